@@ -1,0 +1,76 @@
+"""ntpprops: an exact reference implementation and property-based verification suite for the
+implicit bias of next-token prediction (NTP) in linear models (Thrampoulidis, NeurIPS 2024).
+
+Public API: :class:`NTPInstance`; losses :func:`ce_loss`, :func:`ce_grad`,
+:func:`excess_loss`, :func:`ce_f_loss`; the subspace projections :func:`project_f`,
+:func:`project_f_perp`; :func:`is_compatible` / :func:`w_star`; :func:`is_separable` /
+:func:`ntp_svm` / :func:`ntp_margin`; :func:`train`; :func:`regularization_path`; and the
+exceptions deriving from :class:`NTPError`.
+"""
+
+from ntpprops._compat import (
+    CompatibilityResult,
+    incompatibility_bound,
+    is_compatible,
+    w_star,
+)
+from ntpprops._errors import (
+    InvalidInstanceError,
+    NotCompatibleError,
+    NotSeparableError,
+    NTPError,
+    SolverError,
+)
+from ntpprops._instance import NTPInstance
+from ntpprops._loss import (
+    ce_f_loss,
+    ce_grad,
+    ce_loss,
+    excess_loss,
+    logits,
+    safe_step_size,
+    smoothness_bound,
+)
+from ntpprops._optim import OPTIMIZERS, Optimizer, TrainResult, train
+from ntpprops._regpath import RegularizationPath, regularization_path
+from ntpprops._separability import SeparabilityResult, is_separable, ntp_margin
+from ntpprops._subspace import f_dimension, project_f, project_f_perp
+from ntpprops._svm import SVMResult, ntp_svm, ntp_svm_result
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "CompatibilityResult",
+    "InvalidInstanceError",
+    "NTPError",
+    "NTPInstance",
+    "NotCompatibleError",
+    "NotSeparableError",
+    "Optimizer",
+    "RegularizationPath",
+    "SVMResult",
+    "SeparabilityResult",
+    "SolverError",
+    "TrainResult",
+    "__version__",
+    "ce_f_loss",
+    "ce_grad",
+    "ce_loss",
+    "excess_loss",
+    "f_dimension",
+    "incompatibility_bound",
+    "is_compatible",
+    "is_separable",
+    "logits",
+    "ntp_margin",
+    "ntp_svm",
+    "ntp_svm_result",
+    "project_f",
+    "project_f_perp",
+    "regularization_path",
+    "safe_step_size",
+    "smoothness_bound",
+    "train",
+    "w_star",
+]

@@ -1,0 +1,419 @@
+"""The validated NTP data model: distinct contexts, their embeddings and next-token laws."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ntpprops._errors import InvalidInstanceError
+
+__all__ = ["PROB_SUM_TOL", "NTPInstance", "as_weights"]
+
+#: Absolute tolerance on ``|sum_z p_{j,z} - 1|``; rows within it are renormalised exactly.
+PROB_SUM_TOL = 1e-9
+
+FloatArray = NDArray[np.float64]
+
+
+def _as_float_matrix(value: ArrayLike, name: str) -> FloatArray:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInstanceError(f"{name} must be a numeric array: {exc}") from exc
+    if array.ndim != 2:
+        raise InvalidInstanceError(
+            f"{name} must be 2-dimensional, got ndim={array.ndim} (shape {array.shape})"
+        )
+    _require_finite(array, name)
+    return array
+
+
+def _require_finite(array: FloatArray, name: str) -> None:
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise InvalidInstanceError(
+            f"{name} contains a non-finite value ({array[tuple(bad)]}) at index {tuple(bad)}"
+        )
+
+
+def _frozen(array: FloatArray) -> FloatArray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+class NTPInstance:
+    """A next-token-prediction data set: ``m`` distinct contexts over a vocabulary of ``V``.
+
+    Parameters
+    ----------
+    embeddings : array_like, shape (m, d)
+        Fixed context embeddings ``h_j`` (rows of ``H``).
+    probs : array_like, shape (m, V)
+        Empirical next-token distributions ``p_j``: non-negative rows summing to 1 within
+        ``PROB_SUM_TOL`` (they are then renormalised exactly). Zeros define the supports.
+    context_weights : array_like, shape (m,), optional
+        Positive context frequencies, normalised to ``pi`` (default: uniform).
+    context_labels, token_labels : sequence of str, optional
+        Human-readable names (for reports); lengths ``m`` and ``V``.
+
+    Attributes
+    ----------
+    embeddings : ndarray, shape (m, d)
+    probs : ndarray, shape (m, V)
+    context_weights : ndarray, shape (m,)
+        The normalised frequencies ``pi`` (sum to 1).
+    supports : ndarray of bool, shape (m, V)
+        ``supports[j, z]`` is ``p_{j,z} > 0``.
+    entropy : float
+        The empirical conditional entropy ``H = -sum_j pi_j sum_z p_jz log p_jz`` in nats.
+    m, vocab_size, dim : int
+
+    Raises
+    ------
+    InvalidInstanceError
+        On wrong shapes, non-finite values, negative probabilities, rows not summing to one,
+        non-positive weights, ``m = 0`` or ``V < 2``.
+
+    Notes
+    -----
+    Instances are immutable; arrays are read-only. Derived quantities (the Gram factorisation
+    of the subspace ``F``, ``W*``, ``W^mm``) are cached on the instance.
+    """
+
+    __slots__ = (
+        "_cache",
+        "context_labels",
+        "context_weights",
+        "counts",
+        "embeddings",
+        "entropy",
+        "probs",
+        "supports",
+        "token_labels",
+    )
+
+    embeddings: FloatArray
+    probs: FloatArray
+    context_weights: FloatArray
+    supports: NDArray[np.bool_]
+    entropy: float
+    counts: NDArray[np.int64] | None
+    context_labels: tuple[str, ...] | None
+    token_labels: tuple[str, ...] | None
+    _cache: dict[str, Any]
+
+    def __init__(
+        self,
+        embeddings: ArrayLike,
+        probs: ArrayLike,
+        context_weights: ArrayLike | None = None,
+        *,
+        context_labels: Sequence[str] | None = None,
+        token_labels: Sequence[str] | None = None,
+    ) -> None:
+        H = _as_float_matrix(embeddings, "embeddings")
+        P = _as_float_matrix(probs, "probs")
+        m, V = P.shape
+        if H.shape[0] == 0 or m == 0:
+            raise InvalidInstanceError("an instance needs at least one context (m = 0 given)")
+        if H.shape[0] != m:
+            raise InvalidInstanceError(
+                f"embeddings has {H.shape[0]} rows but probs has {m}: one row per context"
+            )
+        if H.shape[1] == 0:
+            raise InvalidInstanceError("embeddings must have dimension d >= 1 (d = 0 given)")
+        if V < 2:
+            raise InvalidInstanceError(f"probs needs a vocabulary of V >= 2 tokens, got V={V}")
+        if np.any(P < 0):
+            j, z = np.argwhere(P < 0)[0]
+            raise InvalidInstanceError(f"probs must be non-negative; probs[{j}, {z}] = {P[j, z]!r}")
+        row_sums = P.sum(axis=1)
+        off = np.abs(row_sums - 1.0)
+        if np.any(off > PROB_SUM_TOL):
+            j = int(np.argmax(off))
+            raise InvalidInstanceError(
+                f"probs rows must sum to 1 (tolerance {PROB_SUM_TOL:g}); "
+                f"row {j} sums to {row_sums[j]!r}"
+            )
+        P = P / row_sums[:, None]
+
+        if context_weights is None:
+            pi = np.full(m, 1.0 / m)
+        else:
+            try:
+                pi = np.array(context_weights, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInstanceError(
+                    f"context_weights must be a numeric array: {exc}"
+                ) from exc
+            if pi.shape != (m,):
+                raise InvalidInstanceError(
+                    f"context_weights must have shape ({m},), got {pi.shape}"
+                )
+            _require_finite(pi, "context_weights")
+            if np.any(pi <= 0):
+                j = int(np.argmin(pi))
+                raise InvalidInstanceError(
+                    f"context_weights must be positive; context_weights[{j}] = {pi[j]!r}"
+                )
+            pi = pi / pi.sum()
+
+        for labels, n, name in (
+            (context_labels, m, "context_labels"),
+            (token_labels, V, "token_labels"),
+        ):
+            if labels is not None and len(labels) != n:
+                raise InvalidInstanceError(f"{name} must have length {n}, got {len(labels)}")
+
+        supports = P > 0
+        # 0 log 0 = 0: only support entries enter the entropy.
+        logs = np.log(np.where(supports, P, 1.0))
+        entropy = float(-(pi * (P * logs).sum(axis=1)).sum())
+
+        setter = object.__setattr__
+        setter(self, "embeddings", _frozen(H))
+        setter(self, "probs", _frozen(P))
+        setter(self, "context_weights", _frozen(pi))
+        setter(self, "supports", _frozen(supports))
+        setter(self, "entropy", entropy)
+        setter(self, "counts", None)
+        setter(
+            self,
+            "context_labels",
+            None if context_labels is None else tuple(map(str, context_labels)),
+        )
+        setter(
+            self, "token_labels", None if token_labels is None else tuple(map(str, token_labels))
+        )
+        setter(self, "_cache", {})
+
+    # -- constructors -------------------------------------------------------------------
+
+    @classmethod
+    def from_counts(
+        cls,
+        embeddings: ArrayLike,
+        counts: ArrayLike,
+        *,
+        context_labels: Sequence[str] | None = None,
+        token_labels: Sequence[str] | None = None,
+    ) -> NTPInstance:
+        """Build an instance from next-token counts.
+
+        Parameters
+        ----------
+        embeddings : array_like, shape (m, d)
+        counts : array_like of int, shape (m, V)
+            ``counts[j, z]`` is how often token ``z`` followed context ``j``: ``n pi_j p_jz``.
+            Non-negative integers; every context needs a positive total.
+
+        Returns
+        -------
+        NTPInstance
+            With ``pi_j`` proportional to the row totals and ``p_j`` the row frequencies;
+            the counts are kept in ``.counts``.
+        """
+        raw = np.asarray(counts)
+        if raw.dtype == object or not (
+            np.issubdtype(raw.dtype, np.integer)
+            or np.issubdtype(raw.dtype, np.floating)
+            or raw.dtype == np.bool_
+        ):
+            raise InvalidInstanceError(f"counts must be an integer array, got dtype {raw.dtype}")
+        if raw.ndim != 2:
+            raise InvalidInstanceError(
+                f"counts must be 2-dimensional, got ndim={raw.ndim} (shape {raw.shape})"
+            )
+        if np.issubdtype(raw.dtype, np.floating):
+            _require_finite(raw.astype(np.float64), "counts")
+            if np.any(raw != np.round(raw)):
+                j, z = np.argwhere(raw != np.round(raw))[0]
+                raise InvalidInstanceError(
+                    f"counts must be integers; counts[{j}, {z}] = {raw[j, z]!r}"
+                )
+        C = raw.astype(np.int64)
+        if np.any(C < 0):
+            j, z = np.argwhere(C < 0)[0]
+            raise InvalidInstanceError(f"counts must be non-negative; counts[{j}, {z}] = {C[j, z]}")
+        if C.shape[0] == 0:
+            raise InvalidInstanceError("an instance needs at least one context (m = 0 given)")
+        totals = C.sum(axis=1)
+        if np.any(totals == 0):
+            j = int(np.argmin(totals))
+            raise InvalidInstanceError(
+                f"every context needs at least one observed next token; counts row {j} is all zero"
+            )
+        inst = cls(
+            embeddings,
+            C / totals[:, None],
+            totals.astype(np.float64),
+            context_labels=context_labels,
+            token_labels=token_labels,
+        )
+        object.__setattr__(inst, "counts", _frozen(C))
+        return inst
+
+    @classmethod
+    def from_sequences(
+        cls,
+        sequences: Sequence[Sequence[Any]],
+        embed: Any = "onehot",
+        context_length: int | None = None,
+        **kwargs: Any,
+    ) -> NTPInstance:
+        """Build an instance from raw token sequences (the reduction of App. C).
+
+        See :func:`ntpprops.corpus.instance_from_sequences` for the parameters.
+        """
+        from ntpprops._corpus import instance_from_sequences
+
+        return instance_from_sequences(sequences, embed, context_length, **kwargs)
+
+    # -- shape properties ---------------------------------------------------------------
+
+    @property
+    def m(self) -> int:
+        """Number of distinct contexts."""
+        return int(self.probs.shape[0])
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size ``V``."""
+        return int(self.probs.shape[1])
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension ``d``."""
+        return int(self.embeddings.shape[1])
+
+    @property
+    def support_sizes(self) -> NDArray[np.int64]:
+        """``S_j = |S_j|`` for every context, shape (m,)."""
+        return self.supports.sum(axis=1)
+
+    @property
+    def weight_shape(self) -> tuple[int, int]:
+        """Shape ``(V, d)`` of a decoder ``W``."""
+        return (self.vocab_size, self.dim)
+
+    # -- derived instances ---------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> NTPInstance:
+        """Return a copy with some of ``embeddings``, ``probs``, ``context_weights`` replaced."""
+        fields = {
+            "embeddings": self.embeddings,
+            "probs": self.probs,
+            "context_weights": self.context_weights,
+            "context_labels": self.context_labels,
+            "token_labels": self.token_labels,
+        }
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"replace() got unknown fields {sorted(unknown)}")
+        fields.update(changes)
+        emb, probs, weights = (fields.pop(k) for k in ("embeddings", "probs", "context_weights"))
+        return NTPInstance(emb, probs, weights, **fields)
+
+    # -- immutability, equality, printing ----------------------------------------------
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"NTPInstance is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"NTPInstance is immutable; cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NTPInstance):
+            return NotImplemented
+        return (
+            np.array_equal(self.embeddings, other.embeddings)
+            and np.array_equal(self.probs, other.probs)
+            and np.array_equal(self.context_weights, other.context_weights)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "embeddings": self.embeddings,
+            "probs": self.probs,
+            "context_weights": self.context_weights,
+            "counts": self.counts,
+            "context_labels": self.context_labels,
+            "token_labels": self.token_labels,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        fresh = NTPInstance(
+            state["embeddings"],
+            state["probs"],
+            state["context_weights"],
+            context_labels=state["context_labels"],
+            token_labels=state["token_labels"],
+        )
+        for name in NTPInstance.__slots__:
+            object.__setattr__(self, name, getattr(fresh, name))
+        object.__setattr__(self, "counts", state["counts"])
+
+    def __repr__(self) -> str:
+        head = (
+            f"NTPInstance(m={self.m}, V={self.vocab_size}, d={self.dim}, "
+            f"S={self.support_sizes.tolist() if self.m <= 12 else '...'}, "
+            f"entropy={self.entropy:.4g}"
+        )
+        if self.m * (self.vocab_size + self.dim) > 240:
+            return head + ")"
+
+        def fmt(a: NDArray[Any], indent: int) -> str:
+            # "%.4g" prints integer-valued entries as integers: shrunk examples read cleanly.
+            rows = ["[" + ", ".join(f"{x:.4g}" for x in row) + "]" for row in np.atleast_2d(a)]
+            one_line = "[" + ", ".join(rows) + "]"
+            if a.ndim == 1:
+                return rows[0]
+            if len(one_line) + indent <= 96:
+                return one_line
+            return "[" + (",\n" + " " * (indent + 1)).join(rows) + "]"
+
+        weights = self.context_weights
+        uniform = np.allclose(weights, weights[0], rtol=0, atol=1e-15)
+        pi = "uniform" if uniform else fmt(weights, 20)
+        body = [
+            f"    embeddings={fmt(self.embeddings, 15)}",
+            f"    probs={fmt(self.probs, 10)}",
+            f"    context_weights={pi}",
+        ]
+        return head + ",\n" + ",\n".join(body) + ")"
+
+
+def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
+    """Validate a decoder ``W`` against an instance.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    W : array_like, shape (V, d)
+
+    Returns
+    -------
+    ndarray, shape (V, d), float64
+
+    Raises
+    ------
+    InvalidInstanceError
+        If ``W`` has the wrong shape or non-finite entries.
+    """
+    try:
+        array = np.asarray(W, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInstanceError(f"{name} must be a numeric array: {exc}") from exc
+    if array.shape != inst.weight_shape:
+        raise InvalidInstanceError(
+            f"{name} must have shape (V, d) = {inst.weight_shape} for this instance, "
+            f"got {array.shape}"
+        )
+    _require_finite(array, name)
+    return array

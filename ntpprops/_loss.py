@@ -1,0 +1,147 @@
+"""Cross-entropy, its gradient, the excess over the entropy, and the support-only loss CE_F.
+
+All functions take ``W`` of shape ``(V, d)``; context ``j`` gets logits ``W h_j``. Every
+quantity is computed from log-sum-exp forms, so it stays finite and accurate at huge norms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import logsumexp
+
+from ntpprops._instance import NTPInstance, as_weights
+
+__all__ = [
+    "ce_f_loss",
+    "ce_grad",
+    "ce_loss",
+    "excess_loss",
+    "logits",
+    "safe_step_size",
+    "smoothness_bound",
+    "softmax",
+]
+
+FloatArray = NDArray[np.float64]
+
+
+def logits(inst: NTPInstance, W: ArrayLike) -> FloatArray:
+    """Logits ``H W^T`` of every context, shape (m, V)."""
+    return inst.embeddings @ as_weights(inst, W).T
+
+
+def softmax(scores: FloatArray) -> FloatArray:
+    """Row-wise softmax of ``scores`` (m, V), shifted by the row maximum (never overflows)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def ce_loss(inst: NTPInstance, W: ArrayLike) -> float:
+    """Cross-entropy ``CE(W)`` of Eq. 2, in nats.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    W : array_like, shape (V, d)
+
+    Returns
+    -------
+    float
+        ``-sum_j pi_j sum_{z in S_j} p_jz log softmax_z(W h_j)``.
+    """
+    L = logits(inst, W)
+    lse = logsumexp(L, axis=1)
+    # p_jz (lse_j - l_jz): each factor is a difference of O(|l|) numbers, never exp'd.
+    neg_log_q = lse[:, None] - L
+    per_context = np.where(inst.supports, inst.probs * neg_log_q, 0.0).sum(axis=1)
+    return float(inst.context_weights @ per_context)
+
+
+def ce_grad(inst: NTPInstance, W: ArrayLike) -> FloatArray:
+    """Gradient ``(softmax(H W^T) - P)^T diag(pi) H`` of the cross-entropy, shape (V, d)."""
+    residual = softmax(logits(inst, W))
+    residual -= inst.probs
+    return residual.T @ (inst.context_weights[:, None] * inst.embeddings)
+
+
+def _split_log_partition(inst: NTPInstance, L: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Log-partition over each support, and ``log(1 + out-of-support mass ratio)``.
+
+    Returns
+    -------
+    lse_support : ndarray, shape (m,)
+        ``log sum_{z in S_j} exp(l_jz)``.
+    log_out : ndarray, shape (m,)
+        ``log(1 + sum_{v not in S_j} exp(l_jv - lse_support_j)) = -log(1 - q_out)``,
+        accurate even when the out-of-support mass is far below machine epsilon.
+    """
+    masked_in = np.where(inst.supports, L, -np.inf)
+    masked_out = np.where(inst.supports, -np.inf, L)
+    lse_support = logsumexp(masked_in, axis=1)
+    with np.errstate(divide="ignore"):
+        lse_out = logsumexp(masked_out, axis=1)  # -inf for a full support
+    return lse_support, np.logaddexp(0.0, lse_out - lse_support)
+
+
+def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
+    """``CE(W) - H = sum_j pi_j KL(p_j || softmax(W h_j))``, computed directly.
+
+    The KL divergence is split into the in-support part, summed as
+    ``sum_z p_z (x_z + expm1(-x_z))`` with ``x_z = log(p_z / q_z|S)`` (every term is
+    non-negative and second-order accurate near 0), plus ``-log(1 - q_out)`` from
+    ``logaddexp``; so tiny excesses (down to about 1e-300) are resolved instead of being lost
+    to the cancellation in ``CE - H``.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    W : array_like, shape (V, d)
+
+    Returns
+    -------
+    float
+        Non-negative.
+    """
+    L = logits(inst, W)
+    lse_support, log_out = _split_log_partition(inst, L)
+    log_p = np.log(np.where(inst.supports, inst.probs, 1.0))
+    x = np.where(inst.supports, log_p - (L - lse_support[:, None]), 0.0)
+    kl_support = (inst.probs * (x + np.expm1(-x))).sum(axis=1)
+    return float(inst.context_weights @ (kl_support + log_out))
+
+
+def ce_f_loss(inst: NTPInstance, W: ArrayLike) -> float:
+    """The support-only loss ``CE_F(W)`` of Eq. 12.
+
+    ``sum_j pi_j sum_{z in S_j} p_jz log(1 + sum_{z' in S_j, z' != z} exp(-(l_jz - l_jz')))``,
+    i.e. the cross-entropy with the out-of-support tokens dropped from the softmax.
+    """
+    L = logits(inst, W)
+    lse_support, _ = _split_log_partition(inst, L)
+    per_context = np.where(inst.supports, inst.probs * (lse_support[:, None] - L), 0.0)
+    return float(inst.context_weights @ per_context.sum(axis=1))
+
+
+def smoothness_bound(inst: NTPInstance) -> float:
+    """The smoothness constant ``L = lambda_max(H^T diag(pi) H) / 2`` of THEORY.md.
+
+    The softmax Jacobian is bounded by 1/2 in spectral norm, so ``CE`` is ``L``-smooth.
+    """
+    cached = inst._cache.get("smoothness")
+    if cached is None:
+        scaled = np.sqrt(inst.context_weights)[:, None] * inst.embeddings
+        top = np.linalg.norm(scaled, ord=2) ** 2 if scaled.size else 0.0
+        cached = inst._cache["smoothness"] = 0.5 * float(top)
+    return float(cached)
+
+
+def safe_step_size(inst: NTPInstance) -> float:
+    """The step ``eta = 1 / (2 L)`` that the analysis of Lemma 2 and Theorem 2 covers.
+
+    Returns 1.0 when ``H = 0`` (the loss is then constant and any step is safe).
+    """
+    smooth = smoothness_bound(inst)
+    return 1.0 if smooth == 0.0 else 1.0 / (2.0 * smooth)
