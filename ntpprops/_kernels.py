@@ -1,0 +1,228 @@
+"""Fused gradient-descent loops for the cross-entropy of an NTP instance.
+
+Two exact reformulations of the step ``W <- W - eta (softmax(H W^T) - P)^T diag(pi) H``:
+
+- **weight mode** keeps ``W`` and does two matmuls per step (``m d V`` flops each), with the
+  softmax computed in place in a preallocated logits buffer, ``eta pi_j`` folded into the
+  residual rows once, and ``W -= R^T H`` accumulated without temporaries;
+- **logit mode** uses that every GD increment is ``C^T H`` (a combination of the rows of
+  ``H``): with ``D = diag(eta pi) (softmax(Z) - P)`` the step is ``C <- C - D`` and
+  ``Z <- Z - K D`` for the kernel ``K = H H^T``, one ``m x m`` by ``m x V`` matmul per step
+  (``m^2 V`` flops). ``W = W_0 + C^T H`` is formed only at checkpoints, where ``Z`` is also
+  recomputed from ``W`` so that the two never drift apart.
+
+The mode with fewer flops is chosen (logit mode when ``m < 2 d``). The inner loop of logit
+mode is compiled with numba when it is installed (an optional accelerator: the pure-numpy
+loop is the reference, used without numba and tested against the compiled one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["HAVE_NUMBA", "FusedGD", "resolve_backend"]
+
+FloatArray = NDArray[np.float64]
+Backend = Literal["auto", "numpy", "numba"]
+Mode = Literal["auto", "logit", "weight"]
+
+try:  # numba is optional: every compiled loop has a numpy twin
+    import numba as _numba
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    _numba = None
+
+HAVE_NUMBA = _numba is not None
+
+#: ``backend="auto"`` compiles (about a second, once per process) only for runs this long.
+AUTO_NUMBA_MIN_STEPS = 20_000
+
+_COMPILED: dict[str, Callable[..., Any]] = {}
+
+
+def resolve_backend(backend: str, n_steps: int) -> str:
+    """The backend to use: ``"numba"`` or ``"numpy"``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown backend, or ``"numba"`` when numba is not installed.
+    """
+    if backend not in ("auto", "numpy", "numba"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
+    if backend == "numba" and not HAVE_NUMBA:
+        raise ValueError("backend='numba' needs numba installed (pip install 'ntpprops[fast]')")
+    if backend == "auto":
+        worth_compiling = n_steps >= AUTO_NUMBA_MIN_STEPS or "logit_steps" in _COMPILED
+        return "numba" if HAVE_NUMBA and worth_compiling else "numpy"
+    return backend
+
+
+def _logit_steps_numpy(
+    Z: FloatArray, C: FloatArray, K: FloatArray, P: FloatArray, scale: FloatArray, n: int
+) -> None:
+    """``n`` logit-mode GD steps in place (reference implementation)."""
+    m = Z.shape[0]
+    D = np.empty_like(Z)
+    KD = np.empty_like(Z)
+    row = np.empty((m, 1))
+    for _ in range(n):
+        _scaled_residual_numpy(Z, P, scale, D, row)
+        C -= D
+        np.matmul(K, D, out=KD)
+        Z -= KD
+
+
+def _scaled_residual_numpy(
+    Z: FloatArray, P: FloatArray, scale: FloatArray, out: FloatArray, row: FloatArray
+) -> None:
+    """``out = diag(scale) (softmax(Z) - P)`` without temporaries (``row``: (m, 1) buffer)."""
+    np.max(Z, axis=1, keepdims=True, out=row)
+    np.subtract(Z, row, out=out)
+    np.exp(out, out=out)
+    np.sum(out, axis=1, keepdims=True, out=row)
+    np.divide(scale[:, None], row, out=row)
+    out *= row
+    out -= P  # P here is diag(scale) P, folded once by the caller
+
+
+def _build_numba_kernels() -> None:
+    """Compile the numba twins of the loops (once per process)."""
+    assert _numba is not None
+    njit = _numba.njit
+
+    @njit(cache=False, nogil=True)
+    def scaled_residual(Z, P, scale, out):  # type: ignore[no-untyped-def]
+        m, V = Z.shape
+        for j in range(m):
+            top = Z[j, 0]
+            for z in range(1, V):
+                top = max(top, Z[j, z])
+            total = 0.0
+            for z in range(V):
+                e = np.exp(Z[j, z] - top)
+                out[j, z] = e
+                total += e
+            factor = scale[j] / total
+            for z in range(V):
+                out[j, z] = out[j, z] * factor - P[j, z]
+
+    @njit(cache=False, nogil=True)
+    def logit_steps(Z, C, K, P, scale, n):  # type: ignore[no-untyped-def]
+        D = np.empty_like(Z)
+        for _ in range(n):
+            scaled_residual(Z, P, scale, D)
+            C -= D
+            Z -= K @ D
+
+    _COMPILED["scaled_residual"] = scaled_residual
+    _COMPILED["logit_steps"] = logit_steps
+
+
+def _numba_kernel(name: str) -> Callable[..., Any]:
+    if name not in _COMPILED:
+        _build_numba_kernels()
+    return _COMPILED[name]
+
+
+class FusedGD:
+    """Gradient descent on ``CE`` with preallocated buffers, advanced in chunks.
+
+    Parameters
+    ----------
+    H : ndarray, shape (m, d)
+        Context embeddings.
+    P : ndarray, shape (m, V)
+        Next-token distributions.
+    pi : ndarray, shape (m,)
+        Context frequencies.
+    lr : float
+        Step size ``eta``.
+    W0 : ndarray, shape (V, d)
+        Initial weights (copied).
+    mode : {"auto", "logit", "weight"}
+        See the module docstring; ``"auto"`` picks the one with fewer flops per step.
+    backend : {"auto", "numpy", "numba"}
+        Loop implementation of logit mode (weight mode is BLAS-bound and always numpy).
+    expected_steps : int
+        Total number of steps planned; ``backend="auto"`` compiles only for long runs.
+    """
+
+    def __init__(
+        self,
+        H: FloatArray,
+        P: FloatArray,
+        pi: FloatArray,
+        lr: float,
+        W0: FloatArray,
+        *,
+        mode: Mode = "auto",
+        backend: Backend = "auto",
+        expected_steps: int = 0,
+    ) -> None:
+        m, d = H.shape
+        if mode == "auto":
+            mode = "logit" if m < 2 * d else "weight"
+        if mode not in ("logit", "weight"):
+            raise ValueError(f"mode must be 'auto', 'logit' or 'weight', got {mode!r}")
+        self.mode = mode
+        self.backend = resolve_backend(backend, expected_steps) if mode == "logit" else "numpy"
+        self.H = np.ascontiguousarray(H, dtype=np.float64)
+        self.scale = np.ascontiguousarray(lr * pi, dtype=np.float64)
+        # diag(eta pi) P, folded once: the residual is then scale * softmax - scaled_P.
+        self.scaled_P = np.ascontiguousarray(self.scale[:, None] * P)
+        self.W0 = np.array(W0, dtype=np.float64, order="C")
+        self.steps_done = 0
+        self.Z = np.empty((m, P.shape[1]))
+        self._row = np.empty((m, 1))
+        if mode == "logit":
+            self.K = self.H @ self.H.T
+            self.C = np.zeros((m, P.shape[1]))
+        else:
+            self.W = self.W0.copy()
+            self.R = np.empty_like(self.Z)
+        self._sync_logits()
+
+    def _sync_logits(self) -> None:
+        np.matmul(self.H, self.weights().T, out=self.Z)
+
+    def weights(self) -> FloatArray:
+        """The current iterate ``W_k`` (a new array), shape (V, d)."""
+        if self.mode == "logit":
+            return self.W0 + self.C.T @ self.H
+        return self.W.copy()
+
+    def advance(self, n: int) -> None:
+        """Take ``n`` GD steps in place."""
+        if n <= 0:
+            return
+        if self.mode == "logit":
+            if self.backend == "numba":
+                _numba_kernel("logit_steps")(self.Z, self.C, self.K, self.scaled_P, self.scale, n)
+            else:
+                _logit_steps_numpy(self.Z, self.C, self.K, self.scaled_P, self.scale, n)
+            self.steps_done += n
+            self._sync_logits()  # Z = H W^T exactly at every checkpoint
+            return
+        for _ in range(n):
+            self._weight_step()
+        self.steps_done += n
+
+    def _weight_step(self) -> None:
+        np.matmul(self.H, self.W.T, out=self.Z)
+        _scaled_residual_numpy(self.Z, self.scaled_P, self.scale, self.R, self._row)
+        # W^T -= H^T R, as one in-place accumulation (no V x d temporary).
+        _accumulate(self.W, self.R, self.H)
+
+
+def _accumulate(W: FloatArray, R: FloatArray, H: FloatArray) -> None:
+    """``W -= R^T H`` in place via BLAS ``dgemm`` with ``beta = 1``."""
+    from scipy.linalg.blas import dgemm
+
+    # In Fortran order W^T (d, V) is W's own buffer: W^T <- -H^T R + W^T.
+    out = dgemm(-1.0, H.T, R.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+    if not np.shares_memory(out, W):  # pragma: no cover - BLAS copied; keep the result
+        W[...] = out.T
