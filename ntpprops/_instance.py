@@ -18,11 +18,19 @@ PROB_SUM_TOL = 1e-9
 FloatArray = NDArray[np.float64]
 
 
-def _as_float_matrix(value: ArrayLike, name: str) -> FloatArray:
+def _as_float_array(value: ArrayLike, name: str) -> FloatArray:
+    """``value`` as a fresh float64 array; complex, text and date inputs are refused."""
+    raw = np.asarray(value)
+    if raw.dtype.kind in "cUSVmM":
+        raise InvalidInstanceError(f"{name} must be a real numeric array, got dtype {raw.dtype}")
     try:
-        array = np.array(value, dtype=np.float64)
+        return np.array(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InvalidInstanceError(f"{name} must be a numeric array: {exc}") from exc
+        raise InvalidInstanceError(f"{name} must be a real numeric array: {exc}") from exc
+
+
+def _as_float_matrix(value: ArrayLike, name: str) -> FloatArray:
+    array = _as_float_array(value, name)
     if array.ndim != 2:
         raise InvalidInstanceError(
             f"{name} must be 2-dimensional, got ndim={array.ndim} (shape {array.shape})"
@@ -39,10 +47,39 @@ def _require_finite(array: FloatArray, name: str) -> None:
         )
 
 
-def _frozen(array: FloatArray) -> FloatArray:
-    array = np.ascontiguousarray(array)
-    array.setflags(write=False)
-    return array
+def _frozen(array: NDArray[Any]) -> NDArray[Any]:
+    """A read-only view of a private read-only copy.
+
+    A view of a read-only base cannot be made writeable again with ``setflags``, so the
+    instance's arrays (and everything cached from them) cannot be changed behind its back.
+    """
+    base = np.array(array, order="C", copy=True)
+    base.setflags(write=False)
+    return base.view()
+
+
+def _normalised_rows(P: FloatArray) -> FloatArray:
+    """Divide every row by its sum, leaving rows that already sum to exactly 1 untouched.
+
+    Division by a sum is not idempotent in floating point (about 40% of random rows move by an
+    ulp when renormalised), so skipping exact rows makes an instance rebuilt from its own
+    ``probs`` (``replace``, pickling) equal to the original.
+    """
+    sums = P.sum(axis=1)
+    return P / np.where(sums == 1.0, 1.0, sums)[:, None]
+
+
+def _normalised_weights(pi: FloatArray) -> FloatArray:
+    """``pi / sum(pi)``, scaled by the maximum first so that huge weights cannot overflow."""
+    pi = pi / pi.max()
+    total = pi.sum()
+    return pi if total == 1.0 else pi / total
+
+
+def _entropy(P: FloatArray, pi: FloatArray, supports: NDArray[np.bool_]) -> float:
+    # 0 log 0 = 0: only support entries enter the entropy; "+ 0.0" turns -0.0 into 0.0.
+    logs = np.log(np.where(supports, P, 1.0))
+    return float(-(pi * (P * logs).sum(axis=1)).sum()) + 0.0
 
 
 class NTPInstance:
@@ -139,17 +176,12 @@ class NTPInstance:
                 f"probs rows must sum to 1 (tolerance {PROB_SUM_TOL:g}); "
                 f"row {j} sums to {row_sums[j]!r}"
             )
-        P = P / row_sums[:, None]
+        P = _normalised_rows(P)
 
         if context_weights is None:
             pi = np.full(m, 1.0 / m)
         else:
-            try:
-                pi = np.array(context_weights, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise InvalidInstanceError(
-                    f"context_weights must be a numeric array: {exc}"
-                ) from exc
+            pi = _as_float_array(context_weights, "context_weights")
             if pi.shape != (m,):
                 raise InvalidInstanceError(
                     f"context_weights must have shape ({m},), got {pi.shape}"
@@ -160,7 +192,7 @@ class NTPInstance:
                 raise InvalidInstanceError(
                     f"context_weights must be positive; context_weights[{j}] = {pi[j]!r}"
                 )
-            pi = pi / pi.sum()
+            pi = _normalised_weights(pi)
 
         for labels, n, name in (
             (context_labels, m, "context_labels"),
@@ -169,18 +201,26 @@ class NTPInstance:
             if labels is not None and len(labels) != n:
                 raise InvalidInstanceError(f"{name} must have length {n}, got {len(labels)}")
 
-        supports = P > 0
-        # 0 log 0 = 0: only support entries enter the entropy.
-        logs = np.log(np.where(supports, P, 1.0))
-        entropy = float(-(pi * (P * logs).sum(axis=1)).sum())
+        self._assign(H, P, pi, context_labels, token_labels)
 
+    def _assign(
+        self,
+        H: FloatArray,
+        P: FloatArray,
+        pi: FloatArray,
+        context_labels: Sequence[str] | None,
+        token_labels: Sequence[str] | None,
+        counts: NDArray[np.int64] | None = None,
+    ) -> None:
+        """Store validated, normalised data (read-only) and an empty cache."""
+        supports = P > 0
         setter = object.__setattr__
         setter(self, "embeddings", _frozen(H))
         setter(self, "probs", _frozen(P))
         setter(self, "context_weights", _frozen(pi))
         setter(self, "supports", _frozen(supports))
-        setter(self, "entropy", entropy)
-        setter(self, "counts", None)
+        setter(self, "entropy", _entropy(self.probs, self.context_weights, self.supports))
+        setter(self, "counts", None if counts is None else _frozen(counts))
         setter(
             self,
             "context_labels",
@@ -230,17 +270,28 @@ class NTPInstance:
             )
         if np.issubdtype(raw.dtype, np.floating):
             _require_finite(raw.astype(np.float64), "counts")
+            if np.any(np.abs(raw) >= 2.0**63):
+                j, z = np.argwhere(np.abs(raw) >= 2.0**63)[0]
+                raise InvalidInstanceError(
+                    f"counts must fit in int64; counts[{j}, {z}] = {raw[j, z]!r}"
+                )
             if np.any(raw != np.round(raw)):
                 j, z = np.argwhere(raw != np.round(raw))[0]
                 raise InvalidInstanceError(
                     f"counts must be integers; counts[{j}, {z}] = {raw[j, z]!r}"
                 )
+        if raw.dtype == np.uint64 and np.any(raw >= 2**63):
+            raise InvalidInstanceError(f"counts must fit in int64; the largest is {raw.max()}")
         C = raw.astype(np.int64)
         if np.any(C < 0):
             j, z = np.argwhere(C < 0)[0]
             raise InvalidInstanceError(f"counts must be non-negative; counts[{j}, {z}] = {C[j, z]}")
         if C.shape[0] == 0:
             raise InvalidInstanceError("an instance needs at least one context (m = 0 given)")
+        if C.shape[1] < 2:
+            raise InvalidInstanceError(
+                f"counts needs a vocabulary of V >= 2 tokens (columns), got V={C.shape[1]}"
+            )
         totals = C.sum(axis=1)
         if np.any(totals == 0):
             j = int(np.argmin(totals))
@@ -303,7 +354,11 @@ class NTPInstance:
     # -- derived instances ---------------------------------------------------------------
 
     def replace(self, **changes: Any) -> NTPInstance:
-        """Return a copy with some of ``embeddings``, ``probs``, ``context_weights`` replaced."""
+        """Return a copy with some of ``embeddings``, ``probs``, ``context_weights`` replaced.
+
+        Fields that are not replaced keep their exact values; ``counts`` is kept only when
+        neither ``probs`` nor ``context_weights`` changes.
+        """
         fields = {
             "embeddings": self.embeddings,
             "probs": self.probs,
@@ -315,8 +370,17 @@ class NTPInstance:
         if unknown:
             raise TypeError(f"replace() got unknown fields {sorted(unknown)}")
         fields.update(changes)
-        emb, probs, weights = (fields.pop(k) for k in ("embeddings", "probs", "context_weights"))
-        return NTPInstance(emb, probs, weights, **fields)
+        new = NTPInstance(**fields)  # validates the combination
+        keep_counts = "probs" not in changes and "context_weights" not in changes
+        new._assign(
+            new.embeddings,
+            self.probs if "probs" not in changes else new.probs,
+            self.context_weights if "context_weights" not in changes else new.context_weights,
+            new.context_labels,
+            new.token_labels,
+            self.counts if keep_counts else None,
+        )
+        return new
 
     # -- immutability, equality, printing ----------------------------------------------
 
@@ -348,6 +412,8 @@ class NTPInstance:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # Validate through the constructor, then keep the exact pickled (already normalised)
+        # arrays: renormalising again could move entries by an ulp and break equality.
         fresh = NTPInstance(
             state["embeddings"],
             state["probs"],
@@ -355,9 +421,15 @@ class NTPInstance:
             context_labels=state["context_labels"],
             token_labels=state["token_labels"],
         )
-        for name in NTPInstance.__slots__:
-            object.__setattr__(self, name, getattr(fresh, name))
-        object.__setattr__(self, "counts", state["counts"])
+        counts = state["counts"]
+        self._assign(
+            fresh.embeddings,
+            np.asarray(state["probs"], dtype=np.float64),
+            np.asarray(state["context_weights"], dtype=np.float64),
+            fresh.context_labels,
+            fresh.token_labels,
+            None if counts is None else np.asarray(counts, dtype=np.int64),
+        )
 
     def __repr__(self) -> str:
         head = (
@@ -368,9 +440,14 @@ class NTPInstance:
         if self.m * (self.vocab_size + self.dim) > 240:
             return head + ")"
 
+        def num(x: float) -> str:
+            # Short "%.4g" (integers print as integers) when it is exact, else the shortest
+            # round-trip repr: a printed counterexample rebuilds the same instance.
+            short = f"{x:.4g}"
+            return short if float(short) == x else repr(float(x))
+
         def fmt(a: NDArray[Any], indent: int) -> str:
-            # "%.4g" prints integer-valued entries as integers: shrunk examples read cleanly.
-            rows = ["[" + ", ".join(f"{x:.4g}" for x in row) + "]" for row in np.atleast_2d(a)]
+            rows = ["[" + ", ".join(num(x) for x in row) + "]" for row in np.atleast_2d(a)]
             one_line = "[" + ", ".join(rows) + "]"
             if a.ndim == 1:
                 return rows[0]
@@ -404,12 +481,11 @@ def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
     Raises
     ------
     InvalidInstanceError
-        If ``W`` has the wrong shape or non-finite entries.
+        If ``W`` has the wrong shape, a complex or text dtype, or non-finite entries.
     """
-    try:
-        array = np.asarray(W, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInstanceError(f"{name} must be a numeric array: {exc}") from exc
+    array = np.asarray(W)
+    if array.dtype != np.float64:  # no copy on the hot path (float64 input)
+        array = _as_float_array(array, name)
     if array.shape != inst.weight_shape:
         raise InvalidInstanceError(
             f"{name} must have shape (V, d) = {inst.weight_shape} for this instance, "
