@@ -1,0 +1,669 @@
+"""Strategies for :class:`~ntpprops.NTPInstance` families.
+
+Every instance is drawn as explicit structure (sizes, support sets, small integer counts, small
+integer embedding entries, permutations), never from an integer seed fed to an RNG, so that a
+falsified property shrinks to a small readable instance: few contexts and tokens, embeddings
+like ``[[1, 0]]``, counts like ``[1, 2]``. Families whose defining property (separable, not
+separable, not compatible) must hold are built so that it holds by construction; nothing is
+filtered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from numpy.typing import NDArray
+
+from ntpprops import NTPInstance
+
+from ._validation import check_at_least, check_bool, check_bounds
+
+__all__ = [
+    "full_support_instances",
+    "incompatible_instances",
+    "non_separable_instances",
+    "ntp_instances",
+    "one_hot_instances",
+    "separable_instances",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+SupportMode = Literal["any", "one_hot", "full"]
+
+#: Context weights are drawn as integers in ``[1, MAX_WEIGHT]`` (then normalised).
+MAX_WEIGHT = 4
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """Validated size bounds shared by every instance strategy."""
+
+    contexts: tuple[int, int]
+    vocab: tuple[int, int]
+    dim: tuple[int, int]
+    max_entry: int
+    max_count: int
+    weights: bool
+
+
+def _sizes(
+    *,
+    min_contexts: int,
+    max_contexts: int,
+    min_vocab: int,
+    max_vocab: int,
+    min_dim: int,
+    max_dim: int,
+    max_entry: int,
+    max_count: int,
+    weights: bool,
+    least_contexts: int = 1,
+    least_vocab: int = 2,
+    why_contexts: str = "an instance needs a context",
+    why_vocab: str = "a vocabulary needs two tokens",
+) -> _Sizes:
+    contexts = check_bounds(
+        "min_contexts", min_contexts, "max_contexts", max_contexts, least_contexts, why_contexts
+    )
+    vocab = check_bounds("min_vocab", min_vocab, "max_vocab", max_vocab, least_vocab, why_vocab)
+    dim = check_bounds("min_dim", min_dim, "max_dim", max_dim, 1, "embeddings need d >= 1")
+    entry = check_at_least("max_entry", max_entry, 1, "embedding entries lie in [-max_entry, ...]")
+    count = check_at_least("max_count", max_count, 1, "counts lie in [1, max_count]")
+    check_bool("weights", weights)
+    return _Sizes(contexts, vocab, dim, entry, count, weights)
+
+
+def _why_contexts(least: int) -> str:
+    return (
+        "an incompatible pair needs two contexts" if least == 2 else "an instance needs a context"
+    )
+
+
+def _check_exponent_range(sizes: _Sizes, compatible: bool | None) -> None:
+    """Compatible-by-construction counts are ``2^e`` with ``e <= 2 d max_entry``: keep int64."""
+    span = 2 * sizes.dim[1] * sizes.max_entry
+    if compatible is True and span > 60:
+        raise InvalidArgument(
+            f"compatible=True with max_dim={sizes.dim[1]} and max_entry={sizes.max_entry} "
+            f"allows counts up to 2^{span}, beyond int64; lower max_dim * max_entry to 30 or less"
+        )
+
+
+# -- drawing blocks (each takes Hypothesis's ``draw``) --------------------------------------
+
+
+def _draw_ints(draw: st.DrawFn, n: int, low: int, high: int) -> list[int]:
+    return draw(st.lists(st.integers(low, high), min_size=n, max_size=n))
+
+
+def _draw_embeddings(draw: st.DrawFn, m: int, d: int, max_entry: int) -> FloatArray:
+    """An integer-valued ``(m, d)`` matrix with entries in ``[-max_entry, max_entry]``."""
+    flat = _draw_ints(draw, m * d, -max_entry, max_entry)
+    return np.array(flat, dtype=np.float64).reshape(m, d)
+
+
+def _draw_support(draw: st.DrawFn, V: int, mode: SupportMode) -> BoolArray:
+    """One support set: an anchor token (shrinks to 0) plus optional extra tokens."""
+    if mode == "full":
+        return np.ones(V, dtype=bool)
+    anchor = draw(st.integers(0, V - 1))
+    support = np.zeros(V, dtype=bool)
+    if mode == "any":
+        support[:] = draw(st.lists(st.booleans(), min_size=V, max_size=V))
+    support[anchor] = True
+    return support
+
+
+def _draw_supports(draw: st.DrawFn, m: int, V: int, mode: SupportMode) -> BoolArray:
+    return np.array([_draw_support(draw, V, mode) for _ in range(m)]).reshape(m, V)
+
+
+def _draw_counts(draw: st.DrawFn, m: int, V: int, max_count: int) -> IntArray:
+    """Positive integer counts ``(m, V)`` in ``[1, max_count]`` (masked by the supports later)."""
+    return np.array(_draw_ints(draw, m * V, 1, max_count), dtype=np.int64).reshape(m, V)
+
+
+def _draw_weights(draw: st.DrawFn, m: int, weights: bool) -> FloatArray | None:
+    """Integer context weights in ``[1, MAX_WEIGHT]`` (shrink to uniform), or ``None``."""
+    if not weights:
+        return None
+    return np.array(_draw_ints(draw, m, 1, MAX_WEIGHT), dtype=np.float64)
+
+
+def _draw_compatible_counts(draw: st.DrawFn, H: FloatArray, supports: BoolArray) -> IntArray:
+    """Counts ``2^(l_jz - min_{S_j} l_j)`` for integer logits ``l = H W'^T``, ``W'`` in {-1,0,1}.
+
+    Then ``log(p_jz / p_jz') = (e_z - e_z')^T (log 2 W') h_j``: Eq. 4 holds for
+    ``W = log(2) W'``, so the instance is NTP_H-compatible and ``W* = P_F(log(2) W')``.
+    """
+    V, d = supports.shape[1], H.shape[1]
+    W_prime = np.array(_draw_ints(draw, V * d, -1, 1), dtype=np.float64).reshape(V, d)
+    scores = np.rint(H @ W_prime.T).astype(np.int64)
+    floor = np.where(supports, scores, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
+    exponents = np.where(supports, scores - floor, 0)
+    return np.left_shift(np.int64(1), exponents)
+
+
+def _draw_full_rank_rows(draw: st.DrawFn, k: int, d: int, max_entry: int) -> FloatArray:
+    """A rank-``k`` integer ``(k, d)`` matrix, ``k <= d``, full rank by construction.
+
+    ``[U | B]`` with ``U`` upper triangular with non-zero integer diagonal (so ``det U != 0``)
+    and ``B`` arbitrary, then rows and columns permuted (which keeps the rank). Shrinks to
+    ``[I | 0]``.
+    """
+    U = np.zeros((k, k))
+    for i in range(k):
+        magnitude = draw(st.integers(1, max_entry))
+        U[i, i] = -magnitude if draw(st.booleans()) else magnitude
+    upper = np.triu_indices(k, 1)
+    U[upper] = _draw_ints(draw, len(upper[0]), -max_entry, max_entry)
+    B = _draw_embeddings(draw, k, d - k, max_entry)
+    T = np.hstack([U, B])
+    columns = draw(st.permutations(range(d)))
+    rows = draw(st.permutations(range(k)))
+    return T[np.ix_(rows, columns)]
+
+
+def _protect_non_full(supports: BoolArray, row: int, keep: set[int]) -> None:
+    """Make sure at least one support is not the whole vocabulary (else nothing diverges).
+
+    If every support is full, drop from ``supports[row]`` the largest token not in ``keep``.
+    """
+    if supports.all():
+        V = supports.shape[1]
+        drop = max(z for z in range(V) if z not in keep)
+        supports[row, drop] = False
+
+
+def _break_ratio(
+    counts: IntArray, pair: tuple[int, int], tokens: tuple[int, int], scales: tuple[int, int]
+) -> None:
+    """Make ``c_0 log r_1 != c_1 log r_0`` for ``r_i = counts[i, t] / counts[i, u]`` (in place).
+
+    With ``h_{pair[0]} = c_0 g`` and ``h_{pair[1]} = c_1 g``, Eq. 4 on the atom ``(e_t - e_u)``
+    asks ``c_0 x = log r_0`` and ``c_1 x = log r_1`` for the one number
+    ``x = (e_t - e_u)^T W g``; that needs ``c_1 log r_0 = c_0 log r_1``. Compared exactly in
+    integers, ``a1^c0 b0^c1`` vs ``a0^c1 b1^c0``; if equal, ``b1 + 1`` breaks it.
+    """
+    (i0, i1), (t, u), (c0, c1) = pair, tokens, scales
+    a0, b0 = int(counts[i0, t]), int(counts[i0, u])
+    a1, b1 = int(counts[i1, t]), int(counts[i1, u])
+    if a1**c0 * b0**c1 == a0**c1 * b1**c0:
+        counts[i1, u] = b1 + 1
+
+
+def _assemble(
+    H: FloatArray,
+    supports: BoolArray,
+    counts: IntArray,
+    weights: FloatArray | None,
+    order: list[int] | None = None,
+) -> NTPInstance:
+    """Build the instance; ``order`` permutes the contexts (rows)."""
+    masked = np.where(supports, counts, 0).astype(np.float64)
+    probs = masked / masked.sum(axis=1, keepdims=True)
+    if order is not None:
+        H, probs = H[order], probs[order]
+        weights = None if weights is None else weights[order]
+    return NTPInstance(H, probs, weights)
+
+
+def _draw_pair_tokens(draw: st.DrawFn, V: int) -> tuple[int, int]:
+    """Two distinct tokens ``t != u`` (shrink to 0 and 1)."""
+    t = draw(st.integers(0, V - 1))
+    u = (t + draw(st.integers(1, V - 1))) % V
+    return t, u
+
+
+def _draw_nonzero_row(draw: st.DrawFn, d: int, max_entry: int) -> FloatArray:
+    """An integer row whose first entry is non-zero (shrinks to ``e_1``)."""
+    row = _draw_embeddings(draw, 1, d, max_entry)[0]
+    first = draw(st.integers(1, max_entry))
+    row[0] = -first if draw(st.booleans()) else first
+    return row
+
+
+# -- general instances ----------------------------------------------------------------------
+
+
+@st.composite
+def _general(
+    draw: st.DrawFn, sizes: _Sizes, mode: SupportMode, compatible: bool | None
+) -> NTPInstance:
+    m = draw(st.integers(*sizes.contexts))
+    V = draw(st.integers(*sizes.vocab))
+    d = draw(st.integers(*sizes.dim))
+    H = _draw_embeddings(draw, m, d, sizes.max_entry)
+    supports = _draw_supports(draw, m, V, mode)
+    weights = _draw_weights(draw, m, sizes.weights)
+    if compatible is True:
+        counts = _draw_compatible_counts(draw, H, supports)
+        return _assemble(H, supports, counts, weights)
+    counts = _draw_counts(draw, m, V, sizes.max_count)
+    if compatible is None:
+        return _assemble(H, supports, counts, weights)
+    # compatible is False: contexts 0 and 1 on one ray, sharing two tokens with clashing ratios.
+    t, u = _draw_pair_tokens(draw, V)
+    scale = draw(st.integers(1, 3))
+    H[0] = _draw_nonzero_row(draw, d, sizes.max_entry)
+    H[1] = scale * H[0]
+    supports[[0, 1]] |= np.isin(np.arange(V), [t, u])
+    _break_ratio(counts, (0, 1), (t, u), (1, scale))
+    return _assemble(H, supports, counts, weights, draw(st.permutations(range(m))))
+
+
+def ntp_instances(
+    *,
+    min_contexts: int = 1,
+    max_contexts: int = 4,
+    min_vocab: int = 2,
+    max_vocab: int = 4,
+    min_dim: int = 1,
+    max_dim: int = 3,
+    max_entry: int = 3,
+    max_count: int = 4,
+    weights: bool = True,
+    compatible: bool | None = None,
+) -> st.SearchStrategy[NTPInstance]:
+    """Arbitrary NTP instances: any supports (one-hot to full), any embeddings.
+
+    Parameters
+    ----------
+    min_contexts, max_contexts : int
+        Bounds on ``m`` (``1 <= min <= max``).
+    min_vocab, max_vocab : int
+        Bounds on ``V`` (``2 <= min <= max``).
+    min_dim, max_dim : int
+        Bounds on ``d`` (``1 <= min <= max``).
+    max_entry : int
+        Embedding entries are integers in ``[-max_entry, max_entry]`` (so ``H`` may be rank
+        deficient, have repeated or zero rows: all legitimate data).
+    max_count : int
+        In-support next-token counts are integers in ``[1, max_count]``; ``p_j`` is the row
+        of counts normalised.
+    weights : bool
+        Draw context weights ``pi`` from integers in ``[1, 4]``; if False, ``pi`` is uniform.
+    compatible : bool or None
+        ``None``: probabilities from arbitrary counts (the instance may be incompatible, and
+        may or may not be separable). ``True``: NTP_H-compatible by construction (counts
+        ``2^(l_jz - min l_j)`` for integer logits ``l = H W'^T`` with ``W'`` in {-1, 0, 1},
+        so ``W* = P_F(log(2) W')``). ``False``: incompatible by construction, as in
+        :func:`incompatible_instances` (needs ``min_contexts >= 2``).
+
+    Returns
+    -------
+    SearchStrategy[NTPInstance]
+
+    Notes
+    -----
+    The defaults keep ``m, V, d <= 4`` so that every derived quantity (``W*``, ``W^mm``)
+    costs milliseconds. Shrinks towards fewer contexts, tokens and dimensions, one-hot
+    supports on token 0, zero embedding entries, equal counts and uniform weights.
+    """
+    check_bool("compatible", compatible, allow_none=True)
+    least = 2 if compatible is False else 1
+    sizes = _sizes(
+        min_contexts=min_contexts,
+        max_contexts=max_contexts,
+        min_vocab=min_vocab,
+        max_vocab=max_vocab,
+        min_dim=min_dim,
+        max_dim=max_dim,
+        max_entry=max_entry,
+        max_count=max_count,
+        weights=weights,
+        least_contexts=least,
+        why_contexts=_why_contexts(least),
+    )
+    _check_exponent_range(sizes, compatible)
+    return _general(sizes, "any", compatible)
+
+
+def full_support_instances(
+    *,
+    min_contexts: int = 1,
+    max_contexts: int = 4,
+    min_vocab: int = 2,
+    max_vocab: int = 4,
+    min_dim: int = 1,
+    max_dim: int = 3,
+    max_entry: int = 3,
+    max_count: int = 4,
+    weights: bool = True,
+    compatible: bool | None = None,
+) -> st.SearchStrategy[NTPInstance]:
+    """Instances in which every support is the whole vocabulary (``S_j = V`` for all ``j``).
+
+    Then ``F^perp`` gets no gradient and GD converges to the finite point
+    ``W* + P_perp(W_0)`` (when compatible). Arguments as for :func:`ntp_instances`;
+    ``compatible=True`` gives NTP_H-compatible instances by construction (the usual choice:
+    with arbitrary counts and ``m > d`` most draws are incompatible), ``compatible=False``
+    incompatible ones.
+
+    Returns
+    -------
+    SearchStrategy[NTPInstance]
+    """
+    check_bool("compatible", compatible, allow_none=True)
+    least = 2 if compatible is False else 1
+    sizes = _sizes(
+        min_contexts=min_contexts,
+        max_contexts=max_contexts,
+        min_vocab=min_vocab,
+        max_vocab=max_vocab,
+        min_dim=min_dim,
+        max_dim=max_dim,
+        max_entry=max_entry,
+        max_count=max_count,
+        weights=weights,
+        least_contexts=least,
+        why_contexts=_why_contexts(least),
+    )
+    _check_exponent_range(sizes, compatible)
+    return _general(sizes, "full", compatible)
+
+
+# -- separable families ---------------------------------------------------------------------
+
+
+@st.composite
+def _prototype_instances(
+    draw: st.DrawFn,
+    sizes: _Sizes,
+    *,
+    overparameterized: bool,
+    mode: SupportMode,
+    compatible: bool | None,
+) -> NTPInstance:
+    """Separable by construction: ``h_j = c_j t_{g(j)}`` for rank-``k`` prototypes ``T``.
+
+    Context ``j`` has prototype ``g(j)``, positive integer scale ``c_j`` and the prototype's
+    support ``S_{g(j)}``. ``T`` has full row rank, so there is ``W`` with ``T W^T = L`` for
+    ``L[g] = 0`` on ``S_g`` and ``-1`` off it; then ``W h_j = c_j L[g(j)]`` is equal on the
+    support (6a) and at least ``c_j >= 1`` below it elsewhere (6b).
+    """
+    lo_m, hi_m = sizes.contexts
+    lo_d, hi_d = sizes.dim
+    if overparameterized:
+        m = draw(st.integers(lo_m, min(hi_m, hi_d)))
+        d = draw(st.integers(max(lo_d, m), hi_d))
+        k = m
+    else:
+        m = draw(st.integers(lo_m, hi_m))
+        d = draw(st.integers(lo_d, hi_d))
+        # An incompatible pair needs a context beyond the k that name the prototypes.
+        k = draw(st.integers(1, min(m - 1 if compatible is False else m, d)))
+    V = draw(st.integers(*sizes.vocab))
+    T = _draw_full_rank_rows(draw, k, d, sizes.max_entry)
+    proto = list(range(k)) + _draw_ints(draw, m - k, 0, k - 1)
+    scale = [1] * m if overparameterized else _draw_ints(draw, m, 1, 3)
+    proto_supports = _draw_supports(draw, k, V, mode)
+    keep = {int(np.argmax(proto_supports[0]))}
+    pair_tokens = None
+    if compatible is False:
+        pair_tokens = _draw_pair_tokens(draw, V)
+        proto[k] = 0
+        proto_supports[0, list(pair_tokens)] = True
+        keep = set(pair_tokens)  # S_0 stays non-empty; V >= 3 leaves a token to drop
+    _protect_non_full(proto_supports, 0, keep)
+    supports = proto_supports[proto]
+    H = np.asarray(scale, dtype=np.float64)[:, None] * T[proto]
+    if compatible is True and not overparameterized:
+        base = _draw_counts(draw, k, V, sizes.max_count)
+        counts = np.array([base[g] ** c for g, c in zip(proto, scale, strict=True)])
+    else:
+        # Overparameterised (rank H = m): every choice of probabilities is compatible.
+        counts = _draw_counts(draw, m, V, sizes.max_count)
+    if pair_tokens is not None:
+        _break_ratio(counts, (0, k), pair_tokens, (scale[0], scale[k]))
+    weights = _draw_weights(draw, m, sizes.weights)
+    return _assemble(H, supports, counts, weights, draw(st.permutations(range(m))))
+
+
+def separable_instances(
+    *,
+    min_contexts: int = 1,
+    max_contexts: int = 3,
+    min_vocab: int = 2,
+    max_vocab: int = 4,
+    min_dim: int = 1,
+    max_dim: int = 4,
+    max_entry: int = 2,
+    max_count: int = 4,
+    weights: bool = True,
+    overparameterized: bool = True,
+    compatible: bool | None = True,
+) -> st.SearchStrategy[NTPInstance]:
+    """NTP-separable instances (Definition 2), separable by construction, never filtered.
+
+    At least one support is smaller than ``V``, so ``W^mm`` is non-zero.
+
+    Parameters
+    ----------
+    min_contexts, max_contexts, min_vocab, max_vocab, min_dim, max_dim : int
+        As for :func:`ntp_instances`.
+    max_entry, max_count : int
+        As for :func:`ntp_instances`.
+    weights : bool
+        As for :func:`ntp_instances`.
+    overparameterized : bool
+        ``True`` (the setting of Lemma 1): ``d >= m`` and ``rank H = m``, with
+        ``H = [U | B]`` up to row and column permutations, ``U`` upper triangular with a
+        non-zero integer diagonal; every such instance is compatible and separable
+        (``d = m`` suffices: any logits ``H W^T`` can be reached), whatever the counts.
+        Needs ``min_contexts <= max_dim``. ``False``: contexts are positive integer multiples
+        ``h_j = c_j t_g`` of ``k <= min(m, d)`` linearly independent prototypes ``t_g``, with
+        one support per prototype, so ``m`` may exceed ``d``.
+    compatible : bool or None
+        Only used when ``overparameterized=False``. ``True``: counts ``n_g^(c_j)`` for
+        prototype counts ``n_g``, so Eq. 4 holds (``c_j`` times the prototype's log-ratios).
+        ``None``: arbitrary counts per context (may be incompatible). ``False``: incompatible
+        by construction (two contexts on one prototype share two tokens with clashing ratios);
+        needs ``min_contexts >= 2`` and ``min_vocab >= 3``.
+
+    Returns
+    -------
+    SearchStrategy[NTPInstance]
+
+    Notes
+    -----
+    Shrinks to ``H = [I | 0]``-like embeddings, one-hot supports, equal counts.
+    """
+    check_bool("overparameterized", overparameterized)
+    check_bool("compatible", compatible, allow_none=True)
+    least_m, least_v = 1, 2
+    if compatible is False and not overparameterized:
+        least_m, least_v = 2, 3
+    sizes = _sizes(
+        min_contexts=min_contexts,
+        max_contexts=max_contexts,
+        min_vocab=min_vocab,
+        max_vocab=max_vocab,
+        min_dim=min_dim,
+        max_dim=max_dim,
+        max_entry=max_entry,
+        max_count=max_count,
+        weights=weights,
+        least_contexts=least_m,
+        least_vocab=least_v,
+        why_contexts="an incompatible pair needs two contexts",
+        why_vocab="a separable incompatible instance needs a pair of tokens plus one outside",
+    )
+    if overparameterized and sizes.contexts[0] > sizes.dim[1]:
+        raise InvalidArgument(
+            f"min_contexts={min_contexts!r} exceeds max_dim={max_dim!r}, but "
+            "overparameterized=True needs d >= m; raise max_dim or pass overparameterized=False"
+        )
+    if overparameterized and compatible is False:
+        raise InvalidArgument(
+            "compatible=False is impossible with overparameterized=True (rank H = m makes every "
+            "instance compatible, Lemma 1); pass overparameterized=False"
+        )
+    return _prototype_instances(
+        sizes, overparameterized=overparameterized, mode="any", compatible=compatible
+    )
+
+
+def one_hot_instances(
+    *,
+    min_contexts: int = 1,
+    max_contexts: int = 4,
+    min_vocab: int = 2,
+    max_vocab: int = 4,
+    min_dim: int = 1,
+    max_dim: int = 3,
+    max_entry: int = 3,
+    weights: bool = True,
+    separable: bool | None = None,
+) -> st.SearchStrategy[NTPInstance]:
+    """One-hot instances: every ``S_j = 1`` (Remark 1: ``H = 0``, ``F = {0}``, ``W* = 0``).
+
+    Parameters
+    ----------
+    min_contexts, max_contexts, min_vocab, max_vocab, min_dim, max_dim, max_entry, weights
+        As for :func:`ntp_instances`.
+    separable : bool or None
+        ``None``: arbitrary embeddings and labels, so multiclass separability may or may not
+        hold. ``True``: separable by construction (contexts are positive multiples of
+        linearly independent prototypes, one label per prototype; ``m`` may exceed ``d``).
+
+    Returns
+    -------
+    SearchStrategy[NTPInstance]
+    """
+    check_bool("separable", separable, allow_none=True)
+    if separable is False:
+        raise InvalidArgument(
+            "separable=False is not supported by one_hot_instances; for non-separable "
+            "instances use non_separable_instances()"
+        )
+    sizes = _sizes(
+        min_contexts=min_contexts,
+        max_contexts=max_contexts,
+        min_vocab=min_vocab,
+        max_vocab=max_vocab,
+        min_dim=min_dim,
+        max_dim=max_dim,
+        max_entry=max_entry,
+        max_count=1,
+        weights=weights,
+    )
+    if separable:
+        return _prototype_instances(sizes, overparameterized=False, mode="one_hot", compatible=None)
+    return _general(sizes, "one_hot", None)
+
+
+# -- non-separable and incompatible families -------------------------------------------------
+
+
+@st.composite
+def _non_separable(draw: st.DrawFn, sizes: _Sizes) -> NTPInstance:
+    m = draw(st.integers(*sizes.contexts))
+    V = draw(st.integers(*sizes.vocab))
+    d = draw(st.integers(*sizes.dim))
+    H = _draw_embeddings(draw, m, d, sizes.max_entry)
+    supports = _draw_supports(draw, m, V, "any")
+    counts = _draw_counts(draw, m, V, sizes.max_count)
+    weights = _draw_weights(draw, m, sizes.weights)
+    t, u = _draw_pair_tokens(draw, V)
+    H[0] = _draw_nonzero_row(draw, d, sizes.max_entry)
+    H[1] = draw(st.integers(1, 3)) * H[0]
+    # S_0 contains t, S_1 contains u but not t: the supports differ.
+    supports[0, t] = True
+    supports[1, u] = True
+    supports[1, t] = False
+    return _assemble(H, supports, counts, weights, draw(st.permutations(range(m))))
+
+
+def non_separable_instances(
+    *,
+    min_contexts: int = 2,
+    max_contexts: int = 4,
+    min_vocab: int = 2,
+    max_vocab: int = 4,
+    min_dim: int = 1,
+    max_dim: int = 3,
+    max_entry: int = 3,
+    max_count: int = 4,
+    weights: bool = True,
+) -> st.SearchStrategy[NTPInstance]:
+    """Instances that are not NTP-separable, by construction.
+
+    Two contexts ``i, k`` have ``h_k = c h_i`` (``c`` a positive integer, ``h_i != 0``) and
+    different supports (a token ``t`` lies in ``S_i`` but not in ``S_k``); the rest is
+    arbitrary.
+
+    Proof that no ``W`` satisfies Definition 2: let ``l = W h_i``, so ``W h_k = c l``. By (6a)
+    ``l`` is constant on ``S_i`` and by (6b) at least 1 smaller off it, so ``S_i`` is exactly
+    the set of maximisers of ``l`` (if ``S_i = [V]`` there are no (6b) constraints, ``l`` is
+    constant and again every token maximises it). The same argument for context ``k`` shows
+    ``S_k`` is the set of maximisers of ``c l``, which for ``c > 0`` is the set of maximisers
+    of ``l``. So ``S_i = S_k``, contradicting ``t in S_i \\ S_k``.
+
+    Arguments as for :func:`ntp_instances` (``min_contexts >= 2``).
+
+    Returns
+    -------
+    SearchStrategy[NTPInstance]
+    """
+    sizes = _sizes(
+        min_contexts=min_contexts,
+        max_contexts=max_contexts,
+        min_vocab=min_vocab,
+        max_vocab=max_vocab,
+        min_dim=min_dim,
+        max_dim=max_dim,
+        max_entry=max_entry,
+        max_count=max_count,
+        weights=weights,
+        least_contexts=2,
+        why_contexts="the construction needs two contexts on one ray",
+    )
+    return _non_separable(sizes)
+
+
+def incompatible_instances(
+    *,
+    min_contexts: int = 2,
+    max_contexts: int = 4,
+    min_vocab: int = 2,
+    max_vocab: int = 4,
+    min_dim: int = 1,
+    max_dim: int = 3,
+    max_entry: int = 3,
+    max_count: int = 4,
+    weights: bool = True,
+) -> st.SearchStrategy[NTPInstance]:
+    """Instances that are not NTP_H-compatible (Definition 1), by construction.
+
+    Two contexts have ``h_k = c h_i`` (``c`` a positive integer) and share two support tokens
+    ``t, u`` whose probability ratios ``r_i = p_it / p_iu``, ``r_k = p_kt / p_ku`` satisfy
+    ``log r_k != c log r_i`` (compared exactly on the integer counts). Eq. 4 on the atoms
+    ``(e_t - e_u) h^T`` asks ``x = log r_i`` and ``c x = log r_k`` for the one number
+    ``x = (e_t - e_u)^T W h_i``: no ``W`` satisfies both.
+
+    Arguments as for :func:`ntp_instances` (``min_contexts >= 2``); a count may exceed
+    ``max_count`` by one (to break an accidental equality of ratios).
+
+    Returns
+    -------
+    SearchStrategy[NTPInstance]
+    """
+    return ntp_instances(
+        min_contexts=min_contexts,
+        max_contexts=max_contexts,
+        min_vocab=min_vocab,
+        max_vocab=max_vocab,
+        min_dim=min_dim,
+        max_dim=max_dim,
+        max_entry=max_entry,
+        max_count=max_count,
+        weights=weights,
+        compatible=False,
+    )
