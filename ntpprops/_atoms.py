@@ -64,10 +64,12 @@ def atom_gram(kernel: FloatArray, left: Atoms, right: Atoms | None = None) -> Fl
     """
     if right is None:
         right = left
-    token_overlap = (
-        (left.pos[:, None] == right.pos[None, :]).astype(np.float64)
-        - (left.pos[:, None] == right.neg[None, :])
-        - (left.neg[:, None] == right.pos[None, :])
-        + (left.neg[:, None] == right.neg[None, :])
-    )
-    return kernel[np.ix_(left.ctx, right.ctx)] * token_overlap
+    # (e_a - e_b).(e_c - e_e) in {-2..2}, accumulated in int8 to keep temporaries small
+    # (one byte per entry instead of several float64 arrays at n = 5000).
+    overlap = np.equal.outer(left.pos, right.pos).astype(np.int8)
+    overlap -= np.equal.outer(left.pos, right.neg)
+    overlap -= np.equal.outer(left.neg, right.pos)
+    overlap += np.equal.outer(left.neg, right.neg)
+    gram = kernel[np.ix_(left.ctx, right.ctx)]
+    gram *= overlap
+    return gram

@@ -5,8 +5,12 @@ solutions in ``F`` are ``W = sum_g alpha_g g`` with ``G alpha = b``; the system 
 iff ``b`` lies in the range of the Gram matrix ``G``, and then ``W* = sum_g alpha_g g`` is
 its unique solution in ``F``.
 
-When it is not solvable, the certificate is a vector ``y`` over the generators with
-``y . b = 1`` and ``D = sum_g y_g g`` (nearly) zero: any ``W`` solving Eq. 4 would satisfy
+The generators' Gram factor picks a maximal independent subset (the basis); Eq. 4 restricted
+to the basis always has a solution in ``F``, and the instance is compatible iff that
+solution also satisfies the equations of every other generator. When one generator ``g_k``
+fails, it is (numerically) a combination ``sum_B beta_i g_i`` of the basis, and the
+certificate is ``y = (e_k - beta) / (b_k - beta . b_B)``: ``y . b = 1`` and
+``D = sum_g y_g g`` is (nearly) zero: any ``W`` solving Eq. 4 would satisfy
 ``1 = sum_g y_g <W, g> = <W, D> <= ||W|| ||D||``, so no solution has ``||W|| < 1 / ||D||``.
 The check reads only the instance and ``y``, not the solver.
 """
@@ -18,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ntpprops._atoms import Atoms, atom_coefficients, atom_values
-from ntpprops._errors import NotCompatibleError
+from ntpprops._atoms import Atoms, atom_coefficients, atom_gram, atom_values
+from ntpprops._errors import InvalidInstanceError, NotCompatibleError
 from ntpprops._instance import NTPInstance
-from ntpprops._subspace import gram_factor
+from ntpprops._subspace import GramFactor, gram_factor, kernel
 
 __all__ = [
     "CompatibilityResult",
@@ -33,7 +37,9 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Relative size of the part of ``b`` outside ``range(G)`` above which Eq. 4 is unsolvable.
+#: Eq. 4 counts as violated at generator ``g`` when ``|<W, g> - b_g|`` exceeds
+#: ``COMPAT_RTOL * (1 + |b_g| + ||W|| ||g||)``: far above the rounding of the logits
+#: (about ``d * eps * ||W|| ||g||``) and of the refined solve.
 COMPAT_RTOL = 1e-8
 
 
@@ -55,8 +61,8 @@ class CompatibilityResult:
     w_star : ndarray, shape (V, d), or None
         The unique solution of Eq. 4 in ``F`` (when compatible).
     residual : float
-        ``max |<W, g> - b_g|`` over the generators for ``w_star`` (or for the least-squares
-        solution when incompatible).
+        ``max |<W, g> - b_g|`` over the generators for ``w_star`` (when incompatible: for the
+        solution of the equations of a maximal independent set of generators).
     certificate : ndarray, shape (n_generators,), or None
         When incompatible: ``y`` with ``y . b = 1``; see :func:`incompatibility_bound`.
     certificate_norm : float
@@ -92,15 +98,57 @@ def incompatibility_bound(inst: NTPInstance, certificate: FloatArray) -> float:
         A lower bound on ``||W||_F`` for every ``W`` that solves Eq. 4: ``|y . b| / ||D||``
         with ``D = sum_g y_g g`` (``inf`` when ``D = 0`` exactly and ``y . b != 0``; 0 when
         the certificate proves nothing).
+
+    Raises
+    ------
+    InvalidInstanceError
+        If the certificate has the wrong shape or non-finite entries.
     """
     gens, _ = gram_factor(inst)
     y = np.asarray(certificate, dtype=np.float64)
+    if y.shape != (len(gens),) or not np.all(np.isfinite(y)):
+        raise InvalidInstanceError(
+            f"certificate must be a finite vector of shape ({len(gens)},) (one weight per "
+            f"generator of F), got shape {y.shape}"
+        )
     target = float(y @ compatibility_targets(inst, gens))
     C = atom_coefficients(gens, y, inst.m, inst.vocab_size)
     norm = float(np.linalg.norm(C.T @ inst.embeddings))
     if target == 0.0:
         return 0.0
     return np.inf if norm == 0.0 else abs(target) / norm
+
+
+def _frozen(array: FloatArray) -> FloatArray:
+    array.setflags(write=False)  # results are cached on the instance and shared
+    return array
+
+
+def _solve_on_basis(
+    inst: NTPInstance, gens: Atoms, factor: GramFactor, b: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``W`` in ``F`` solving Eq. 4 on the basis generators, and ``<W, g> - b_g`` for all.
+
+    One step of iterative refinement (residuals read off the logits, which is accurate)
+    removes the error that the normal equations add for ill-conditioned bases.
+    """
+    H = inst.embeddings
+    m, V = inst.m, inst.vocab_size
+    alpha = factor.solve(b)
+    W = atom_coefficients(gens, alpha, m, V).T @ H
+    alpha = alpha - factor.solve(atom_values(gens, H @ W.T) - b)
+    W = atom_coefficients(gens, alpha, m, V).T @ H
+    return W, atom_values(gens, H @ W.T) - b
+
+
+def _certificate(
+    inst: NTPInstance, gens: Atoms, factor: GramFactor, b: FloatArray, k: int
+) -> FloatArray:
+    """``y = (e_k - beta) / (y . b)`` with ``sum_B beta_i g_i`` the projection of ``g_k``."""
+    column = atom_gram(kernel(inst), gens, gens.take(np.array([k])))[:, 0]
+    y = -factor.solve(column)
+    y[k] += 1.0
+    return y / float(y @ b)
 
 
 def is_compatible(inst: NTPInstance) -> CompatibilityResult:
@@ -113,30 +161,32 @@ def is_compatible(inst: NTPInstance) -> CompatibilityResult:
     Returns
     -------
     CompatibilityResult
-        Truthy when compatible. Cached on the instance.
+        Truthy when compatible. Cached on the instance (its arrays are read-only).
     """
     cached = inst._cache.get("compatibility")
     if cached is not None:
         return cached
     gens, factor = gram_factor(inst)
-    H = inst.embeddings
-    m, V = inst.m, inst.vocab_size
     b = compatibility_targets(inst, gens)
     if len(gens) == 0:
-        result = CompatibilityResult(True, np.zeros(inst.weight_shape), 0.0, f_dim=0)
+        result = CompatibilityResult(True, _frozen(np.zeros(inst.weight_shape)), 0.0, f_dim=0)
     else:
-        alpha = factor.solve(b)
-        W = atom_coefficients(gens, alpha, m, V).T @ H
-        residual = float(np.max(np.abs(atom_values(gens, H @ W.T) - b)))
-        null = factor.null_part(b)
-        null_norm = float(np.linalg.norm(null))
-        if null_norm <= COMPAT_RTOL * max(1.0, float(np.linalg.norm(b))):
-            result = CompatibilityResult(True, W, residual, f_dim=factor.rank)
+        W, residuals = _solve_on_basis(inst, gens, factor, b)
+        gen_norms = np.sqrt(2.0 * np.diag(kernel(inst))[gens.ctx])
+        tol = COMPAT_RTOL * (1.0 + np.abs(b) + float(np.linalg.norm(W)) * gen_norms)
+        # The basis equations are independent, hence always solvable: only the other
+        # generators can witness incompatibility.
+        excess = np.abs(residuals) / tol
+        excess[factor.basis] = 0.0
+        residual = float(np.max(np.abs(residuals)))
+        k = int(np.argmax(excess))
+        if excess[k] <= 1.0:
+            result = CompatibilityResult(True, _frozen(W), residual, f_dim=factor.rank)
         else:
-            y = null / float(null @ b)  # y . b = 1
-            D = atom_coefficients(gens, y, m, V).T @ H
+            y = _certificate(inst, gens, factor, b, k)
+            D = atom_coefficients(gens, y, inst.m, inst.vocab_size).T @ inst.embeddings
             result = CompatibilityResult(
-                False, None, residual, y, float(np.linalg.norm(D)), factor.rank
+                False, None, residual, _frozen(y), float(np.linalg.norm(D)), factor.rank
             )
     inst._cache["compatibility"] = result
     return result

@@ -3,8 +3,8 @@
 ``F`` is spanned by the ``sum_j (S_j - 1)`` generators ``(e_{a_j} - e_z) h_j^T``,
 ``z in S_j \\ {a_j}``, for one anchor ``a_j in S_j`` per context. Projections are computed in
 the kernel form: with ``b_g = <W, g>`` read off the logits, the coefficients of ``P_F W`` solve
-``G alpha = b`` for the generators' Gram matrix ``G`` (factorised once per instance and
-cached), so no ``(Vd x Vd)`` matrix is ever formed.
+``G alpha = b`` for the generators' Gram matrix ``G`` (factorised once per instance by a
+rank-revealing pivoted Cholesky and cached), so no ``(Vd x Vd)`` matrix is ever formed.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._atoms import Atoms, atom_coefficients, atom_gram, atom_values
 from ntpprops._errors import InvalidInstanceError
 from ntpprops._instance import NTPInstance, as_weights
+from ntpprops._loss import logits
 
 __all__ = [
     "GramFactor",
@@ -31,7 +33,10 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Relative eigenvalue (pivot) cutoff below which the generators count as dependent.
+#: Cutoff on the pivots of the unit-diagonal Gram matrix: an atom whose squared distance to
+#: the span of the atoms already chosen is at most ``RANK_RTOL`` times its squared norm
+#: counts as dependent (relative distance ``1e-5``). Exact dependencies leave pivots near
+#: ``n * eps``, five orders of magnitude below.
 RANK_RTOL = 1e-10
 
 
@@ -39,7 +44,9 @@ def kernel(inst: NTPInstance) -> FloatArray:
     """The context kernel ``K = H H^T``, shape (m, m), cached on the instance."""
     K = inst._cache.get("kernel")
     if K is None:
-        K = inst._cache["kernel"] = inst.embeddings @ inst.embeddings.T
+        K = inst.embeddings @ inst.embeddings.T
+        K.setflags(write=False)  # shared through the cache: nobody may change it
+        inst._cache["kernel"] = K
     return K
 
 
@@ -76,51 +83,76 @@ def f_generators(inst: NTPInstance, anchors: ArrayLike | None = None) -> Atoms:
     return Atoms(ctx.astype(np.intp), anchor[ctx].astype(np.intp), neg.astype(np.intp))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GramFactor:
-    """A factorisation of a PSD Gram matrix that solves ``G alpha = b`` in the least-norm sense.
+    """A rank-revealing factorisation of the PSD Gram matrix ``G`` of a list of atoms.
 
-    Uses a Cholesky factor when every pivot is above ``RANK_RTOL * max(diag G)``, else an
-    eigendecomposition truncated at that relative cutoff (dependent generators).
+    The Gram matrix is first scaled to unit diagonal (``G_hat = G / (s s^T)``, ``s_i`` the
+    atom norms), so that the rank decision is about angles, not lengths: contexts whose
+    embeddings differ in scale by many orders of magnitude are not mistaken for dependent.
+    A diagonally pivoted Cholesky factorisation (LAPACK ``dpstrf``) then picks ``rank`` atoms,
+    ``basis``, stopping when every remaining atom is within relative distance
+    ``sqrt(RANK_RTOL)`` of their span; zero atoms are never picked.
+
+    Attributes
+    ----------
+    size : int
+        Number of atoms ``n``.
+    rank : int
+        Numerical rank ``r`` (``dim`` of the span).
+    basis : ndarray of int, shape (r,)
+        Indices of the independent atoms, in pivot order.
+    scale : ndarray, shape (r,)
+        Norms ``s`` of the basis atoms.
+    cholesky : ndarray, shape (r, r), Fortran order
+        Its lower triangle is ``L`` with ``G_hat[basis][:, basis] = L L^T``; the strict upper
+        triangle is scratch left by LAPACK and never read (zeroing it would copy n^2 floats).
     """
 
     size: int
     rank: int
-    cholesky: FloatArray | None
-    eigvecs: FloatArray | None
-    eigvals: FloatArray | None
+    basis: NDArray[np.intp]
+    scale: FloatArray
+    cholesky: FloatArray
 
     @classmethod
     def of(cls, gram: FloatArray) -> GramFactor:
+        """Factorise a PSD Gram matrix, shape (n, n)."""
         n = gram.shape[0]
-        if n == 0:
-            return cls(0, 0, None, np.zeros((0, 0)), np.zeros(0))
-        scale = float(np.max(np.diag(gram)))
-        if scale <= 0.0:
-            return cls(n, 0, None, np.zeros((n, 0)), np.zeros(0))
-        try:
-            chol = scipy.linalg.cholesky(gram, lower=True, check_finite=False)
-            if np.min(np.diag(chol)) ** 2 > RANK_RTOL * scale:
-                return cls(n, n, chol, None, None)
-        except scipy.linalg.LinAlgError:
-            pass
-        vals, vecs = scipy.linalg.eigh(gram, check_finite=False)
-        keep = vals > RANK_RTOL * max(float(vals[-1]), scale)
-        return cls(n, int(keep.sum()), None, vecs[:, keep], vals[keep])
+        norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+        nonzero = norms > 0.0
+        if not np.any(nonzero):
+            return cls(n, 0, np.zeros(0, np.intp), np.zeros(0), np.zeros((0, 0)))
+        inv = np.where(nonzero, 1.0 / np.where(nonzero, norms, 1.0), 0.0)
+        unit = gram * inv[:, None]
+        unit *= inv[None, :]
+        # ``unit`` is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
+        # factorises it in place instead of copying n^2 floats.
+        factor, piv, rank, info = scipy.linalg.lapack.dpstrf(
+            unit.T, tol=RANK_RTOL, lower=1, overwrite_a=1
+        )
+        if info < 0:  # pragma: no cover - LAPACK argument error
+            raise RuntimeError(f"dpstrf failed with info={info}")
+        basis = (piv[:rank] - 1).astype(np.intp)  # LAPACK pivots are 1-based
+        chol = np.asfortranarray(factor[:rank, :rank])  # no copy when rank = n
+        scale = norms[basis]
+        for array in (basis, chol, scale):
+            array.setflags(write=False)
+        return cls(n, int(rank), basis, scale, chol)
 
     def solve(self, rhs: FloatArray) -> FloatArray:
-        """The least-norm least-squares solution of ``G alpha = rhs``."""
-        if self.cholesky is not None:
-            return scipy.linalg.cho_solve((self.cholesky, True), rhs, check_finite=False)
-        assert self.eigvecs is not None and self.eigvals is not None
-        return self.eigvecs @ ((self.eigvecs.T @ rhs) / self.eigvals)
+        """A solution ``alpha`` of ``G alpha = rhs`` supported on :attr:`basis`, shape (n,).
 
-    def null_part(self, rhs: FloatArray) -> FloatArray:
-        """The component of ``rhs`` outside the range of ``G`` (zero when ``G`` is PD)."""
-        if self.cholesky is not None:
-            return np.zeros_like(rhs)
-        assert self.eigvecs is not None
-        return rhs - self.eigvecs @ (self.eigvecs.T @ rhs)
+        Exact (up to rounding) whenever ``rhs`` lies in the range of ``G``, which is the case
+        for ``rhs = <W, atom_i>`` read off any ``W``; every such solution gives the same
+        combination ``sum_i alpha_i atom_i`` (the projection of ``W`` onto the span).
+        """
+        alpha = np.zeros(self.size)
+        if self.rank:
+            unit_rhs = rhs[self.basis] / self.scale
+            unit_alpha = scipy.linalg.cho_solve((self.cholesky, True), unit_rhs, check_finite=False)
+            alpha[self.basis] = unit_alpha / self.scale
+        return alpha
 
 
 def gram_factor(inst: NTPInstance) -> tuple[Atoms, GramFactor]:
@@ -128,6 +160,8 @@ def gram_factor(inst: NTPInstance) -> tuple[Atoms, GramFactor]:
     cached = inst._cache.get("f_gram")
     if cached is None:
         gens = f_generators(inst)
+        for array in gens:
+            array.setflags(write=False)  # shared through the cache
         cached = inst._cache["f_gram"] = (gens, GramFactor.of(atom_gram(kernel(inst), gens)))
     return cached
 
@@ -148,8 +182,7 @@ def project_f_coefficients(inst: NTPInstance, scores: FloatArray) -> FloatArray:
 
 def project_f(inst: NTPInstance, W: ArrayLike) -> FloatArray:
     """Orthogonal (Frobenius) projection ``P_F W`` onto ``F``, shape (V, d)."""
-    W = as_weights(inst, W)
-    C = project_f_coefficients(inst, inst.embeddings @ W.T)
+    C = project_f_coefficients(inst, logits(inst, W))
     return C.T @ inst.embeddings
 
 
