@@ -7,9 +7,11 @@ quantity is computed from log-sum-exp forms, so it stays finite and accurate at 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
+from ntpprops._errors import InvalidInstanceError
 from ntpprops._instance import NTPInstance, as_weights
 
 __all__ = [
@@ -27,8 +29,22 @@ FloatArray = NDArray[np.float64]
 
 
 def logits(inst: NTPInstance, W: ArrayLike) -> FloatArray:
-    """Logits ``H W^T`` of every context, shape (m, V)."""
-    return inst.embeddings @ as_weights(inst, W).T
+    """Logits ``H W^T`` of every context, shape (m, V).
+
+    Raises
+    ------
+    InvalidInstanceError
+        If ``W`` is malformed (see :func:`as_weights`) or so large that a logit overflows.
+    """
+    W = as_weights(inst, W)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        scores = inst.embeddings @ W.T
+    if not np.all(np.isfinite(scores)):
+        raise InvalidInstanceError(
+            "W is too large for this instance: the logits H W^T overflow float64 "
+            f"(max |W| = {float(np.max(np.abs(W))):.3g})"
+        )
+    return scores
 
 
 def softmax(scores: FloatArray) -> FloatArray:
@@ -93,7 +109,9 @@ def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
     ``sum_z p_z (x_z + expm1(-x_z))`` with ``x_z = log(p_z / q_z|S)`` (every term is
     non-negative and second-order accurate near 0), plus ``-log(1 - q_out)`` from
     ``logaddexp``; so tiny excesses (down to about 1e-300) are resolved instead of being lost
-    to the cancellation in ``CE - H``.
+    to the cancellation in ``CE - H``. Where ``x_z < -1`` the same term is summed as
+    ``p_z x_z + (q_z|S - p_z)``: ``expm1(-x_z)`` would overflow for subnormal ``p_z``, and this
+    form loses at most a few ulps there.
 
     Parameters
     ----------
@@ -107,9 +125,13 @@ def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
     """
     L = logits(inst, W)
     lse_support, log_out = _split_log_partition(inst, L)
-    log_p = np.log(np.where(inst.supports, inst.probs, 1.0))
-    x = np.where(inst.supports, log_p - (L - lse_support[:, None]), 0.0)
-    kl_support = (inst.probs * (x + np.expm1(-x))).sum(axis=1)
+    P = inst.probs
+    log_q = np.where(inst.supports, L - lse_support[:, None], -np.inf)  # log q_z|S
+    x = np.where(inst.supports, np.log(np.where(inst.supports, P, 1.0)) - log_q, 0.0)
+    near = x >= -1.0
+    x_near = np.where(near, x, 0.0)
+    terms = np.where(near, P * (x_near + np.expm1(-x_near)), P * x + (np.exp(log_q) - P))
+    kl_support = terms.sum(axis=1)
     return float(inst.context_weights @ (kl_support + log_out))
 
 
@@ -132,9 +154,14 @@ def smoothness_bound(inst: NTPInstance) -> float:
     """
     cached = inst._cache.get("smoothness")
     if cached is None:
+        # lambda_max of the smaller of H^T diag(pi) H (d x d) and diag(sqrt pi) K diag(sqrt pi)
+        # (m x m): same non-zero spectrum, and a single top eigenvalue is much cheaper than
+        # the full SVD behind ``norm(., 2)`` (8 s vs 1.2 s at m = 1000, d = 1200).
         scaled = np.sqrt(inst.context_weights)[:, None] * inst.embeddings
-        top = np.linalg.norm(scaled, ord=2) ** 2 if scaled.size else 0.0
-        cached = inst._cache["smoothness"] = 0.5 * float(top)
+        gram = scaled @ scaled.T if inst.m <= inst.dim else scaled.T @ scaled
+        k = gram.shape[0]
+        top = scipy.linalg.eigvalsh(gram, subset_by_index=[k - 1, k - 1])[0]
+        cached = inst._cache["smoothness"] = 0.5 * max(float(top), 0.0)
     return float(cached)
 
 
