@@ -1,0 +1,173 @@
+"""Everything ``ntpprops verify`` computes about one instance, before any claim is judged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ntpprops._compat import CompatibilityResult, is_compatible
+from ntpprops._errors import NotSeparableError
+from ntpprops._instance import NTPInstance
+from ntpprops._loss import safe_step_size, smoothness_bound
+from ntpprops._optim import train
+from ntpprops._regpath import regularization_path
+from ntpprops._separability import is_separable
+from ntpprops._svm import ntp_svm_result
+
+__all__ = ["PAPER_GD_LR", "PAPER_LR", "Analysis", "RunConfig", "analyse", "lecun_normal"]
+
+FloatArray = NDArray[np.float64]
+
+#: App. A step sizes: GD 0.5 (used only when within the proven-safe 1/(2L)); NGD and Adam 0.01.
+PAPER_GD_LR = 0.5
+PAPER_LR = 0.01
+
+#: The optimizers of App. A, in report order. Only GD is covered by the theory.
+OPTIMIZER_NAMES = ("gd", "ngd", "adam")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Options of one verification run."""
+
+    steps: int = 10_000
+    seed: int = 0
+    regpath_points: int = 6
+    optimizers: tuple[str, ...] = OPTIMIZER_NAMES
+
+
+@dataclass
+class Analysis:
+    """The computed objects of one instance, with timings.
+
+    Attributes
+    ----------
+    inst : NTPInstance
+    compat : CompatibilityResult
+    sep : SeparabilityResult
+    svm : SVMResult or None
+        ``None`` when not separable.
+    w0 : ndarray, shape (V, d)
+        The LeCun-normal initialisation shared by every optimizer.
+    gd_lr, gd_lr_note : float, str
+        The GD step actually used and why.
+    runs : dict of str to TrainResult
+    regpath : RegularizationPath or None
+    regpath_error : str
+        Why the path is missing, if it is.
+    timings : dict of str to float
+        Wall-clock seconds per stage.
+    extras : dict
+        Input-specific data (e.g. the conditional entropies of a corpus per context length).
+    """
+
+    inst: NTPInstance
+    config: RunConfig
+    compat: CompatibilityResult
+    sep: Any
+    svm: Any
+    w0: FloatArray
+    gd_lr: float
+    gd_lr_note: str
+    runs: dict[str, Any] = field(default_factory=dict)
+    regpath: Any = None
+    regpath_error: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def w_star(self) -> FloatArray | None:
+        return self.compat.w_star if self.compat.compatible else None
+
+    @property
+    def w_mm(self) -> FloatArray | None:
+        return None if self.svm is None else self.svm.W
+
+
+def lecun_normal(inst: NTPInstance, seed: int) -> FloatArray:
+    """LeCun-normal initialisation ``W_0 ~ N(0, 1/d)`` entrywise (fan-in ``d``), shape (V, d)."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, 1.0 / np.sqrt(inst.dim), size=inst.weight_shape)
+
+
+def gd_step_size(inst: NTPInstance) -> tuple[float, str]:
+    """The paper's GD step 0.5 if it is within ``1/(2L)``, else ``1/(2L)``; with a note."""
+    safe = safe_step_size(inst)
+    if PAPER_GD_LR <= safe:
+        return PAPER_GD_LR, f"eta = {PAPER_GD_LR} (App. A) is within the safe 1/(2L) = {safe:.4g}"
+    return safe, (
+        f"eta = {PAPER_GD_LR} (App. A) exceeds the proven-safe 1/(2L) = {safe:.4g} "
+        f"(L = {smoothness_bound(inst):.4g}); GD uses eta = 1/(2L) instead"
+    )
+
+
+def regpath_norms(analysis: Analysis, points: int) -> FloatArray:
+    """Norm budgets ``B``: log-spaced from past ``||W*||`` over three decades."""
+    base = 1.0
+    if analysis.w_star is not None:
+        base = max(base, 2.0 * float(np.linalg.norm(analysis.w_star)))
+    return np.geomspace(base, base * 1e3, max(points, 2))
+
+
+def analyse(
+    inst: NTPInstance,
+    config: RunConfig,
+    stage: Callable[[str], None] = lambda label: None,
+) -> Analysis:
+    """Compute ``W*``, separability, ``W^mm``, the training runs and the regularisation path.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    config : RunConfig
+    stage : callable
+        Called with a label as each stage starts (progress reporting); see :func:`stage_count`.
+    """
+    timings: dict[str, float] = {}
+
+    def timed(label: str, fn: Callable[[], Any]) -> Any:
+        stage(label)
+        start = time.perf_counter()
+        value = fn()
+        timings[label] = time.perf_counter() - start
+        return value
+
+    compat = timed("compatibility", lambda: is_compatible(inst))
+    sep = timed("separability", lambda: is_separable(inst))
+    svm = None
+    if sep:
+        svm = timed("NTP-SVM", lambda: _svm_or_none(inst))
+    lr, note = gd_step_size(inst)
+    analysis = Analysis(inst, config, compat, sep, svm, lecun_normal(inst, config.seed), lr, note)
+    analysis.timings = timings
+    for name in config.optimizers:
+        rate = lr if name == "gd" else PAPER_LR
+        analysis.runs[name] = timed(
+            f"training {name}",
+            lambda name=name, rate=rate: train(
+                inst, method=name, steps=config.steps, lr=rate, init=analysis.w0
+            ),
+        )
+    if config.regpath_points > 0 and svm is not None and compat:
+        norms = regpath_norms(analysis, config.regpath_points)
+        analysis.regpath = timed("regularisation path", lambda: regularization_path(inst, norms))
+    elif config.regpath_points <= 0:
+        analysis.regpath_error = "skipped (--regpath-points 0)"
+    return analysis
+
+
+def stage_count(config: RunConfig) -> int:
+    """Upper bound on the number of stages :func:`analyse` announces."""
+    return 4 + len(config.optimizers)
+
+
+def _svm_or_none(inst: NTPInstance) -> Any:
+    try:
+        return ntp_svm_result(inst)
+    except NotSeparableError:
+        return None

@@ -1,0 +1,232 @@
+"""``ntpprops verify``: analyse an instance, judge the claims, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ntpprops._corpus import conditional_entropy
+from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
+from ntpprops._instance import NTPInstance
+from ntpprops.cli._analysis import RunConfig, analyse, stage_count
+from ntpprops.cli._claims import check_all
+from ntpprops.cli._inputs import UsageError, load_corpus, load_npz
+from ntpprops.cli._plots import OPTIMIZER_TITLES, plot_geometry, plot_training
+from ntpprops.cli._progress import Progress
+from ntpprops.cli._report import exit_status, render_table, summary_counts, write_reports
+
+__all__ = ["QUICK_STEPS", "add_arguments", "run_verify"]
+
+#: Iterations of a full run (App. A) and of ``--quick``.
+FULL_STEPS = 10_000
+QUICK_STEPS = 300
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ntpprops verify``."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data",
+        metavar="FILE.npz",
+        help="instance file: 'embeddings' and 'probs' (+ optional 'context_weights') or 'counts'",
+    )
+    source.add_argument("--corpus", metavar="FILE.txt", help="text corpus, one sequence per line")
+    parser.add_argument(
+        "--context-length", type=int, metavar="K", help="context window K (with --corpus)"
+    )
+    parser.add_argument("--tokens", choices=("words", "chars"), default="words")
+    parser.add_argument(
+        "--embedding", choices=("onehot", "position-onehot", "gaussian"), default="onehot"
+    )
+    parser.add_argument("--dim", type=int, metavar="D", help="dimension of --embedding gaussian")
+    parser.add_argument("--out", default="ntpprops-report", metavar="DIR", help="report directory")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_STEPS} iterations instead of {FULL_STEPS}"
+    )
+    parser.add_argument("--steps", type=int, metavar="N", help="iterations per optimizer")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the initialisation and random checks"
+    )
+    parser.add_argument(
+        "--regpath-points",
+        type=int,
+        metavar="N",
+        help="norm budgets on the regularisation path (0 skips Theorem 1; default 6, quick 3)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG figures")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The instance to verify, how it was obtained, and input-specific extras."""
+
+    inst: NTPInstance
+    description: str
+    extras: dict[str, Any]
+    geometry: tuple[tuple[str, NTPInstance], ...] = ()
+
+
+def _positive(value: int | None, name: str) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{name} must be a positive integer, got {value}")
+
+
+def load_source(args: argparse.Namespace) -> Source:
+    """Read the instance named by the arguments (default: the App. A.2 setting)."""
+    corpus_only = {
+        "--context-length": args.context_length,
+        "--dim": args.dim,
+    }
+    if args.corpus is None:
+        given = [name for name, value in corpus_only.items() if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} applies only with --corpus")
+    if args.data is not None:
+        inst = load_npz(args.data)
+        return Source(inst, f"data file {args.data}", {})
+    if args.corpus is not None:
+        return _corpus_source(args)
+    inst = paper_instance(PAPER_SEED)
+    toy = toy_instance(TOY_SEED)
+    description = (
+        f"built-in App. A.2 setting (n = 5000 samples, seed {PAPER_SEED}); "
+        f"2-D toy of Fig. 1 (seed {TOY_SEED}) for the geometry figure"
+    )
+    return Source(inst, description, {}, (("Fig. 1 toy", toy),))
+
+
+def _corpus_source(args: argparse.Namespace) -> Source:
+    if args.context_length is None:
+        raise UsageError("--corpus needs --context-length K")
+    _positive(args.context_length, "--context-length")
+    if args.embedding == "gaussian":
+        if args.dim is None:
+            raise UsageError("--embedding gaussian needs --dim D")
+        _positive(args.dim, "--dim")
+    elif args.dim is not None:
+        raise UsageError("--dim applies only with --embedding gaussian")
+    k = args.context_length
+    corpus = load_corpus(args.corpus, args.tokens)
+    usable = [s for s in corpus.sequences if len(s) > k]
+    if not usable:
+        raise UsageError(
+            f"{args.corpus}: no line has more than K = {k} {args.tokens}; lower --context-length"
+        )
+    extra: dict[str, Any] = {"dim": args.dim, "seed": args.seed} if args.dim else {}
+    inst = NTPInstance.from_sequences(usable, args.embedding, k, **extra)
+    # Shannon's inequality on the whole corpus: H_t with contexts truncated to t tokens.
+    entropies = {str(t): conditional_entropy(corpus.sequences, t) for t in range(k + 1)}
+    windows = sum(len(s) - k for s in usable)
+    extras = {
+        "entropy_by_context_length": entropies,
+        "prediction_events": windows,
+        "instance_events": None if inst.counts is None else int(inst.counts.sum()),
+    }
+    dropped = len(corpus.sequences) - len(usable)
+    description = (
+        f"corpus {args.corpus} ({args.tokens}, K = {k}, {args.embedding} embedding; "
+        f"{len(usable)} lines, {dropped} shorter than K + 1 dropped)"
+    )
+    geometry = (("context embeddings", inst),) if inst.dim == 2 else ()
+    return Source(inst, description, extras, geometry)
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    _positive(args.steps, "--steps")
+    if args.regpath_points is not None and args.regpath_points < 0:
+        raise UsageError(f"--regpath-points must be >= 0, got {args.regpath_points}")
+    steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
+    points = args.regpath_points
+    if points is None:
+        points = 3 if args.quick else 6
+    return RunConfig(steps=steps, seed=args.seed, regpath_points=points)
+
+
+def run_verify(args: argparse.Namespace, version: str, stdout: TextIO | None = None) -> int:
+    """Run ``ntpprops verify``; return the exit status (0 all passed, 1 some failed)."""
+    stdout = sys.stdout if stdout is None else stdout
+    start = time.perf_counter()
+    config = run_config(args)
+    source = load_source(args)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {out}: {exc}") from exc
+    plots = not args.no_plots
+    progress = Progress(stage_count(config) + (1 if plots else 0))
+    analysis = analyse(source.inst, config, progress.stage)
+    analysis.extras.update(source.extras)
+    claims = check_all(analysis)
+    figures = []
+    if plots:
+        progress.stage("plots")
+        figures = _figures(out, analysis, source)
+    progress.close()
+    elapsed = time.perf_counter() - start
+    meta = {
+        "version": version,
+        "source": source.description,
+        "settings": {"steps": config.steps, "seed": config.seed, "quick": bool(args.quick)},
+        "timings": {"total": elapsed},
+    }
+    write_reports(out, analysis, claims, figures, meta)
+    _print_summary(stdout, source, analysis, claims, out, elapsed)
+    return exit_status(claims)
+
+
+def _figures(out: Path, analysis: Any, source: Source) -> list[tuple[str, Path]]:
+    figures = []
+    for name, run in analysis.runs.items():
+        title = OPTIMIZER_TITLES.get(name, name)
+        path = plot_training(run, out / f"training_{name}.png", title)
+        figures.append((f"{title}: the four panels of Fig. 4", path))
+    main_is_2d = analysis.inst.dim == 2
+    if main_is_2d:
+        path = plot_geometry(
+            analysis.inst, analysis.w_mm, analysis.w_star, out / "geometry.png", "instance"
+        )
+        figures.append(("Geometry of the instance (Fig. 1)", path))
+    for label, inst in source.geometry:
+        if inst is analysis.inst:
+            continue
+        figures.append((f"Geometry: {label} (Fig. 1)", _toy_geometry(out, label, inst)))
+    return figures
+
+
+def _toy_geometry(out: Path, label: str, inst: NTPInstance) -> Path:
+    from ntpprops._compat import is_compatible
+    from ntpprops._svm import ntp_svm
+
+    compat = is_compatible(inst)
+    w_star = compat.w_star if compat else None
+    try:
+        w_mm = ntp_svm(inst)
+    except Exception:  # a figure only: no W^mm, no panel
+        w_mm = None
+    name = "geometry_" + label.lower().replace(" ", "_").replace(".", "") + ".png"
+    return plot_geometry(inst, w_mm, w_star, out / name, label)
+
+
+def _print_summary(
+    stdout: TextIO, source: Source, a: Any, claims: Any, out: Path, elapsed: float
+) -> None:
+    inst = a.inst
+    print(f"ntpprops verify: {source.description}", file=stdout)
+    print(
+        f"instance: m = {inst.m}, V = {inst.vocab_size}, d = {inst.dim}, "
+        f"H = {inst.entropy:.4f} nats, compatible = {bool(a.compat)}, "
+        f"separable = {bool(a.sep)}",
+        file=stdout,
+    )
+    print(f"GD step: {a.gd_lr_note}", file=stdout)
+    print("", file=stdout)
+    print(render_table(claims), file=stdout)
+    print("", file=stdout)
+    counts = summary_counts(claims)
+    print(", ".join(f"{n} {status}" for status, n in counts.items()), file=stdout)
+    print(f"report: {out / 'report.md'} and {out / 'report.json'} ({elapsed:.1f} s)", file=stdout)

@@ -1,0 +1,276 @@
+"""Conjectures for ``ntpprops explore``: named statements searched for counterexamples.
+
+A conjecture is a statement about every NTP instance a strategy can generate, with a
+predicate that says whether one instance satisfies it. ``ntpprops explore NAME`` asks
+Hypothesis for an instance that violates the predicate and shrinks it to a small one.
+
+Adding a conjecture takes a few lines::
+
+    @conjecture(
+        "my-name",
+        "Every separable instance with d = 1 has m <= 2.",
+        strategy=lambda: strategies.separable_instances(max_dim=1, overparameterized=False),
+        expected="false",
+    )
+    def _my_name(inst: NTPInstance) -> bool:
+        return inst.dim != 1 or inst.m <= 2 or not is_separable(inst)
+
+``expected`` records what is known: ``"false"`` (a counterexample exists; the search should
+find one), ``"true"`` (proven; a control that must come back empty), or ``"open"``. A
+predicate answers for one instance only; an instance outside the statement's hypotheses
+satisfies it vacuously (return ``True``).
+
+Exploration never gates anything: a counterexample to an ``"open"`` conjecture is evidence
+within a finite budget (finite optimisation runs, finite search), not a proof.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, assume, find, settings
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from ntpprops._compat import is_compatible
+from ntpprops._errors import SolverError
+from ntpprops._instance import NTPInstance
+from ntpprops._separability import is_separable
+
+__all__ = [
+    "CONJECTURES",
+    "EXPECTATIONS",
+    "Conjecture",
+    "ExploreResult",
+    "conjecture",
+    "explore",
+    "get_conjecture",
+]
+
+EXPECTATIONS = ("false", "true", "open")
+
+
+@dataclass(frozen=True)
+class Conjecture:
+    """A named statement about NTP instances.
+
+    Attributes
+    ----------
+    name : str
+        Command-line name (lower case, dashes).
+    statement : str
+        The statement in words.
+    strategy : callable
+        ``() -> SearchStrategy[NTPInstance]`` (a factory, so that importing this module does not
+        build strategies).
+    predicate : callable
+        ``NTPInstance -> bool``: True when the instance satisfies the statement.
+    expected : {"false", "true", "open"}
+        What is known about the statement.
+    note : str
+        Why it is expected so (reference, construction of a counterexample).
+    """
+
+    name: str
+    statement: str
+    strategy: Callable[[], Any]
+    predicate: Callable[[NTPInstance], bool]
+    expected: str
+    note: str = ""
+
+
+#: Every registered conjecture, by name, in registration order.
+CONJECTURES: dict[str, Conjecture] = {}
+
+
+def conjecture(
+    name: str,
+    statement: str,
+    *,
+    strategy: Callable[[], Any],
+    expected: str,
+    note: str = "",
+) -> Callable[[Callable[[NTPInstance], bool]], Callable[[NTPInstance], bool]]:
+    """Decorator registering a predicate as the conjecture ``name`` in :data:`CONJECTURES`."""
+    if expected not in EXPECTATIONS:
+        raise ValueError(f"expected must be one of {EXPECTATIONS}, got {expected!r}")
+    if name in CONJECTURES:
+        raise ValueError(f"conjecture {name!r} is already registered")
+
+    def register(predicate: Callable[[NTPInstance], bool]) -> Callable[[NTPInstance], bool]:
+        CONJECTURES[name] = Conjecture(name, statement, strategy, predicate, expected, note)
+        return predicate
+
+    return register
+
+
+def get_conjecture(name: str) -> Conjecture:
+    """The registered conjecture ``name``.
+
+    Raises
+    ------
+    KeyError
+        With a message listing the known names.
+    """
+    try:
+        return CONJECTURES[name]
+    except KeyError:
+        known = ", ".join(CONJECTURES)
+        raise KeyError(f"unknown conjecture {name!r}; known conjectures: {known}") from None
+
+
+@dataclass(frozen=True)
+class ExploreResult:
+    """Outcome of :func:`explore`.
+
+    Attributes
+    ----------
+    conjecture : Conjecture
+    counterexample : NTPInstance or None
+        The shrunk counterexample, or None when the budget found none.
+    max_examples : int
+    seed : int or None
+    skipped : int
+        Examples rejected because a solver could not decide the predicate (``SolverError``).
+    """
+
+    conjecture: Conjecture
+    counterexample: NTPInstance | None
+    max_examples: int
+    seed: int | None
+    skipped: int = 0
+
+    @property
+    def found(self) -> bool:
+        return self.counterexample is not None
+
+
+def explore_settings(max_examples: int) -> settings:
+    """The ``explore`` profile's settings (no deadline) for a one-off search.
+
+    No example database, so a run is reproducible from its ``--seed``; health checks about
+    slow or filtered generation are off, since predicates may run solvers and optimisers.
+    """
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+
+
+def explore(
+    conj: Conjecture | str, *, max_examples: int = 200, seed: int | None = None
+) -> ExploreResult:
+    """Search for a counterexample to ``conj`` with Hypothesis and shrink it.
+
+    Parameters
+    ----------
+    conj : Conjecture or str
+        The conjecture or its registered name.
+    max_examples : int
+        Hypothesis's budget of examples (``>= 1``).
+    seed : int, optional
+        Seed of the search; the same seed reproduces the same counterexample.
+
+    Returns
+    -------
+    ExploreResult
+    """
+    if isinstance(conj, str):
+        conj = get_conjecture(conj)
+    if max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1, got {max_examples}")
+    skipped = 0
+
+    def violates(inst: NTPInstance) -> bool:
+        nonlocal skipped
+        try:
+            return not conj.predicate(inst)
+        except SolverError:
+            # An instance no solver could decide is no evidence either way.
+            skipped += 1
+            assume(False)
+            return False
+
+    rng = random.Random(seed) if seed is not None else None
+    try:
+        found = find(conj.strategy(), violates, settings=explore_settings(max_examples), random=rng)
+    except (NoSuchExample, Unsatisfiable):
+        found = None
+    return ExploreResult(conj, found, max_examples, seed, skipped)
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+
+def _strategies() -> Any:
+    from ntpprops import strategies
+
+    return strategies
+
+
+@conjecture(
+    "separable-needs-d-ge-m",
+    "Every NTP-separable instance has at least as many dimensions as contexts (d >= m).",
+    strategy=lambda: _strategies().ntp_instances(max_contexts=4, max_dim=3),
+    expected="false",
+    note="Lemma 1 gives d > m as sufficient, not necessary: e.g. contexts on one ray with "
+    "the same support are separable in d = 1.",
+)
+def _separable_needs_d_ge_m(inst: NTPInstance) -> bool:
+    return inst.dim >= inst.m or not is_separable(inst)
+
+
+@conjecture(
+    "d-ge-m-implies-separable",
+    "Every instance with d >= m is NTP-separable.",
+    strategy=lambda: _strategies().ntp_instances(max_contexts=3, max_dim=4),
+    expected="false",
+    note="Lemma 1 also needs rank H = m: a zero or repeated embedding with different "
+    "supports breaks separability whatever d is.",
+)
+def _d_ge_m_implies_separable(inst: NTPInstance) -> bool:
+    return inst.dim < inst.m or bool(is_separable(inst))
+
+
+@conjecture(
+    "lemma1-overparameterised",
+    "If d > m and rank H = m, the instance is NTP_H-compatible and NTP-separable (Lemma 1).",
+    strategy=lambda: _strategies().ntp_instances(max_contexts=3, min_dim=2, max_dim=4),
+    expected="true",
+    note="Proven (Lemma 1): a control, the search must come back empty.",
+)
+def _lemma1(inst: NTPInstance) -> bool:
+    if inst.dim <= inst.m or np.linalg.matrix_rank(inst.embeddings) < inst.m:
+        return True
+    return bool(is_compatible(inst)) and bool(is_separable(inst))
+
+
+#: Budget of the Adam conjecture: steps, and the alignment asked of the corrected iterate.
+ADAM_STEPS = 3000
+ADAM_MIN_COS = 0.99
+
+
+@conjecture(
+    "adam-aligns-with-wmm",
+    f"On compatible, separable instances Adam (lr 0.01, betas 0.9/0.99, zero init) aligns "
+    f"with W^mm: after {ADAM_STEPS} steps cos(W_k - W*, W^mm) >= {ADAM_MIN_COS}.",
+    strategy=lambda: _strategies().separable_instances(max_contexts=3, max_vocab=4, max_dim=4),
+    expected="open",
+    note="THEORY.md: whether Adam's NTP limit is W^mm or a max-norm NTP-SVM is open; long "
+    "runs stall near 1 - cos = 1.5e-2. A counterexample is finite-budget evidence only.",
+)
+def _adam_aligns(inst: NTPInstance) -> bool:
+    from ntpprops._optim import train
+
+    compat = is_compatible(inst)
+    if not compat or not is_separable(inst):
+        return True
+    run = train(inst, "adam", steps=ADAM_STEPS, record=[0, ADAM_STEPS])
+    if run.cos_mm_corrected is None:  # every support full: W^mm = 0, nothing to align with
+        return True
+    return bool(run.cos_mm_corrected[-1] >= ADAM_MIN_COS)
