@@ -1,0 +1,362 @@
+"""Shared, solver-free assertion helpers for the property suite.
+
+Everything here is computed from the definitions in THEORY.md with dense linear algebra on
+small instances (``V * d`` of a few hundred at most), independently of the kernel-form code
+in ``ntpprops``: the subspace ``F`` is rebuilt from its generators ``(e_z - e_z') h_j^T``
+flattened row-major (``W[z, k]`` at index ``z * d + k``), margins are read off the logits
+by brute force over every ``(j, z in S_j, v not in S_j)``.
+
+Besides plain assertions the module offers three certificates that turn a numerical answer
+into a proven bound:
+
+- :func:`margin_upper_bound` — for any ``lambda >= 0`` over the separation atoms, no unit
+  direction in ``F^perp`` has an NTP margin above ``||P_perp(sum lambda A)|| / sum lambda``;
+- :func:`svm_distance_bound` — how far a candidate ``W`` can be from the exact ``W^mm``,
+  by strong convexity of ``||W||^2 / 2`` and weak duality;
+- :func:`f_distance_bound` — how far ``P_F W`` can be from ``W*`` given ``CE(W) - H``,
+  by a second-order lower bound on ``CE_F`` around ``W*`` and convexity.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ntpprops import NTPInstance, excess_loss
+
+__all__ = [
+    "EPS",
+    "assert_farkas_certificate",
+    "assert_in_f_perp",
+    "assert_kkt_optimal",
+    "assert_separator",
+    "dense_f_basis",
+    "f_curvature",
+    "f_distance_bound",
+    "gd_excess_bound",
+    "genie_constant",
+    "logit_rounding",
+    "margin_upper_bound",
+    "out_margins",
+    "project_f_dense",
+    "project_perp_dense",
+    "support_spread",
+    "svm_distance_bound",
+    "unit_margin",
+]
+
+FloatArray = NDArray[np.float64]
+
+EPS = float(np.finfo(np.float64).eps)
+
+#: Relative singular-value cutoff for the dense basis of ``F`` (generators of a
+#: well-conditioned drawn instance are either independent well above it or dependent at
+#: rounding level, ~1e-15).
+BASIS_RTOL = 1e-9
+
+
+# -- the subspace F, densely --------------------------------------------------------------
+
+
+def dense_f_basis(inst: NTPInstance) -> FloatArray:
+    """Orthonormal basis of ``F`` (Eq. 5) from all in-support generator pairs.
+
+    Returns
+    -------
+    ndarray, shape (V * d, dim F)
+        Columns are orthonormal; built from *every* pair ``z != z'`` in each support (not
+        the anchored subset the package uses), via an SVD.
+    """
+    V, d = inst.weight_shape
+    rows = []
+    for j in range(inst.m):
+        support = np.flatnonzero(inst.supports[j])
+        for a, z in itertools.pairwise(support):
+            diff = np.zeros(V)
+            diff[a], diff[z] = 1.0, -1.0
+            rows.append(np.kron(diff, inst.embeddings[j]))
+        if len(support) > 2:  # a redundant pair too, so the SVD sees dependent generators
+            diff = np.zeros(V)
+            diff[support[0]], diff[support[-1]] = 1.0, -1.0
+            rows.append(np.kron(diff, inst.embeddings[j]))
+    if not rows:
+        return np.zeros((V * d, 0))
+    gens = np.array(rows)
+    _, s, vt = np.linalg.svd(gens, full_matrices=False)
+    keep = s > BASIS_RTOL * s[0] if s.size and s[0] > 0 else np.zeros(s.shape, bool)
+    return vt[keep].T
+
+
+def project_f_dense(inst: NTPInstance, W: FloatArray) -> FloatArray:
+    """``P_F W`` through the dense basis, shape (V, d)."""
+    Q = dense_f_basis(inst)
+    w = np.asarray(W, dtype=np.float64).reshape(-1)
+    return (Q @ (Q.T @ w)).reshape(inst.weight_shape)
+
+
+def project_perp_dense(inst: NTPInstance, W: FloatArray) -> FloatArray:
+    """``P_perp W = W - P_F W`` through the dense basis, shape (V, d)."""
+    return np.asarray(W, dtype=np.float64) - project_f_dense(inst, W)
+
+
+# -- margins, by brute force ----------------------------------------------------------------
+
+
+def _row_norm_max(inst: NTPInstance) -> float:
+    return float(np.max(np.linalg.norm(inst.embeddings, axis=1)))
+
+
+def logit_rounding(inst: NTPInstance, W: FloatArray) -> float:
+    """Absolute rounding bound on one logit difference ``(e_z - e_v)^T W h_j``.
+
+    A dot product of length ``d`` errs by at most ``d u |w|.|h| <= d u ||W|| ||h_j||``
+    (Higham, ``u = EPS / 2``); a difference of two plus the subtraction gives the
+    ``4 (d + 2) EPS`` factor, with room to spare.
+    """
+    return 4.0 * (inst.dim + 2) * EPS * float(np.linalg.norm(W)) * _row_norm_max(inst)
+
+
+def support_spread(inst: NTPInstance, W: FloatArray) -> float:
+    """``max_j (max_{z in S_j} l_jz - min_{z in S_j} l_jz)``: 0 exactly when (6a) holds."""
+    L = inst.embeddings @ np.asarray(W, dtype=np.float64).T
+    hi = np.where(inst.supports, L, -np.inf).max(axis=1)
+    lo = np.where(inst.supports, L, np.inf).min(axis=1)
+    return float(np.max(hi - lo))
+
+
+def out_margins(inst: NTPInstance, W: FloatArray) -> FloatArray:
+    """Margins ``min_{z in S_j} l_jz - l_jv`` over every ``(j, v not in S_j)``, shape (n_out,).
+
+    Ordered by context then token (``np.nonzero(~supports)``).
+    """
+    L = inst.embeddings @ np.asarray(W, dtype=np.float64).T
+    lo = np.where(inst.supports, L, np.inf).min(axis=1)
+    ctx, tok = np.nonzero(~inst.supports)
+    return lo[ctx] - L[ctx, tok]
+
+
+def unit_margin(inst: NTPInstance, W: FloatArray) -> float:
+    """Brute-force NTP margin of ``W / ||W||`` (``inf`` when every support is full)."""
+    margins = out_margins(inst, W)
+    if margins.size == 0:
+        return math.inf
+    return float(margins.min() / np.linalg.norm(W))
+
+
+def assert_in_f_perp(inst: NTPInstance, W: FloatArray, tol: float) -> None:
+    """Assert ``W in F^perp`` to relative accuracy ``tol``.
+
+    Two independent readings: equal logits on every support (6a), relative to the logit
+    scale ``sqrt(2) ||W|| max_j ||h_j||``; and ``||P_F W|| <= tol ||W||`` with the dense
+    projector.
+    """
+    norm = float(np.linalg.norm(W))
+    scale = math.sqrt(2.0) * norm * _row_norm_max(inst)
+    spread = support_spread(inst, W)
+    assert spread <= tol * scale + logit_rounding(inst, W), (
+        f"W is not in F^perp: logits differ by {spread:.3g} on a support (scale {scale:.3g})"
+    )
+    in_f = float(np.linalg.norm(project_f_dense(inst, W)))
+    assert in_f <= tol * norm + 1e3 * EPS * norm, (
+        f"W is not in F^perp: ||P_F W|| = {in_f:.3g} vs ||W|| = {norm:.3g}"
+    )
+
+
+def assert_separator(inst: NTPInstance, W: FloatArray, tol: float) -> None:
+    """Assert ``W`` satisfies Definition 2: (6a) in ``F^perp`` and (6b) every margin ``>= 1``.
+
+    ``tol`` is relative: margins may fall short of 1 by ``tol`` plus rounding.
+    """
+    assert_in_f_perp(inst, W, tol)
+    margins = out_margins(inst, W)
+    worst = float(margins.min()) if margins.size else math.inf
+    assert worst >= 1.0 - tol - logit_rounding(inst, W), f"a margin is {worst!r} < 1"
+
+
+# -- certificates -----------------------------------------------------------------------------
+
+
+def _atom_sum(inst: NTPInstance, atoms: object, weights: FloatArray) -> FloatArray:
+    """``sum_i weights_i (e_{pos_i} - e_{neg_i}) h_{ctx_i}^T``, shape (V, d)."""
+    ctx, pos, neg = (np.asarray(a) for a in atoms)  # type: ignore[attr-defined]
+    C = np.zeros((inst.m, inst.vocab_size))
+    np.add.at(C, (ctx, pos), weights)
+    np.subtract.at(C, (ctx, neg), weights)
+    return C.T @ inst.embeddings
+
+
+def _check_separation_atoms(inst: NTPInstance, atoms: object) -> None:
+    """Each atom is ``(e_z - e_v) h_j^T`` with ``z in S_j``, ``v not in S_j``; every pair once."""
+    ctx, pos, neg = (np.asarray(a) for a in atoms)  # type: ignore[attr-defined]
+    assert np.all(inst.supports[ctx, pos]), "a separation atom's positive token is off-support"
+    assert not np.any(inst.supports[ctx, neg]), "a separation atom's negative token is in-support"
+    pairs = set(zip(ctx.tolist(), neg.tolist(), strict=True))
+    expected = set(zip(*(a.tolist() for a in np.nonzero(~inst.supports)), strict=True))
+    assert pairs == expected and len(pairs) == len(ctx), "atoms must cover each (j, v) once"
+
+
+def margin_upper_bound(inst: NTPInstance, atoms: object, weights: FloatArray) -> float:
+    """Largest possible NTP margin of a unit direction in ``F^perp``, from any ``lambda >= 0``.
+
+    For unit ``U in F^perp`` with every margin ``>= g``:
+    ``g sum(lambda) <= <U, sum lambda A> = <U, P_perp sum lambda A> <= ||P_perp sum lambda A||``.
+    At the SVM optimum the bound equals ``1 / ||W^mm||`` (complementarity gives
+    ``sum lambda = ||W^mm||^2``).
+    """
+    lam = np.asarray(weights, dtype=np.float64)
+    assert np.all(lam >= 0), "multipliers must be non-negative"
+    total = float(lam.sum())
+    assert total > 0, "all multipliers are zero: the bound is vacuous"
+    return float(np.linalg.norm(project_perp_dense(inst, _atom_sum(inst, atoms, lam)))) / total
+
+
+def svm_distance_bound(inst: NTPInstance, W: FloatArray, atoms: object, duals: FloatArray) -> float:
+    """A proven upper bound on ``||W - W^mm||`` for a candidate ``W`` and multipliers.
+
+    ``W_f = P_perp W / min_margin(P_perp W)`` is feasible for Definition 3, and the dual
+    value ``D = (sum lambda)^2 / (2 ||P_perp sum lambda A||^2) <= ||W^mm||^2 / 2``. Strong
+    convexity of ``||.||^2 / 2`` over the feasible set gives
+    ``||W_f - W^mm||^2 <= ||W_f||^2 - ||W^mm||^2 <= ||W_f||^2 - 2 D``; add ``||W - W_f||``.
+    The square root of a difference of two nearly equal squares carries a rounding floor of
+    about ``sqrt(8 EPS) ||W_f||``, added.
+    """
+    U = project_perp_dense(inst, W)
+    margins = out_margins(inst, U)
+    lowest = float(margins.min())
+    assert lowest > 0, "the candidate does not separate: no feasible rescaling"
+    W_f = U / lowest
+    dual_margin = margin_upper_bound(inst, atoms, duals)  # = sqrt(2 D)^{-1}
+    gap = float(np.linalg.norm(W_f)) ** 2 - dual_margin**-2
+    floor = math.sqrt(8.0 * EPS) * float(np.linalg.norm(W_f))
+    return float(np.linalg.norm(W - W_f)) + math.sqrt(max(gap, 0.0)) + floor
+
+
+def assert_kkt_optimal(inst: NTPInstance, result: object, tol: float) -> None:
+    """Check an ``SVMResult`` against the KKT conditions of Definition 3, from its duals.
+
+    ``min ||W||^2 / 2`` s.t. ``W in F^perp``, ``<W, A_i> >= 1`` over the separation atoms
+    ``A_i = (e_{a_j} - e_v) h_j^T``. KKT: primal feasibility, ``lambda >= 0``,
+    ``lambda_i (<W, A_i> - 1) = 0``, and ``W = P_perp(sum lambda A)`` (the equality
+    multipliers absorb the ``F`` part). All relative to ``tol``; the duality gap
+    ``1/||W|| - margin_upper_bound`` is checked to the same ``tol``.
+    """
+    from ntpprops._separability import separation_atoms
+
+    W = np.asarray(result.W)  # type: ignore[attr-defined]
+    lam = np.asarray(result.duals)  # type: ignore[attr-defined]
+    atoms = separation_atoms(inst)
+    _check_separation_atoms(inst, atoms)
+    norm = float(np.linalg.norm(W))
+    assert_separator(inst, W, tol)
+    assert lam.shape == (len(np.asarray(atoms[0])),), "one dual per separation atom"
+    assert np.all(lam >= 0), f"a dual is negative: {lam.min()!r}"
+    ctx, pos, neg = (np.asarray(a) for a in atoms)
+    L = inst.embeddings @ W.T
+    slack = L[ctx, pos] - L[ctx, neg] - 1.0
+    compl = float(np.sum(lam * np.abs(slack)))
+    assert compl <= tol * norm**2, f"complementarity violated: {compl:.3g} vs ||W||^2 {norm**2:.3g}"
+    station = float(np.linalg.norm(W - project_perp_dense(inst, _atom_sum(inst, atoms, lam))))
+    assert station <= tol * norm, f"stationarity violated: {station:.3g} vs ||W|| {norm:.3g}"
+    bound = margin_upper_bound(inst, atoms, lam)
+    assert abs(bound * norm - 1.0) <= tol, f"duality gap: 1/||W|| = {1 / norm!r}, bound {bound!r}"
+
+
+def assert_farkas_certificate(inst: NTPInstance, y: FloatArray, min_bound: float) -> float:
+    """Check a non-separability certificate with no solver; return the implied norm bound.
+
+    ``y >= 0``, ``sum y = 1`` over the separation atoms: every separator ``W in F^perp``
+    has ``1 <= <W, sum y A> <= ||W|| ||P_perp sum y A||``, so ``||W|| >= 1 / ||D||``.
+    Asserts that bound is at least ``min_bound``.
+    """
+    from ntpprops._separability import separation_atoms
+
+    atoms = separation_atoms(inst)
+    _check_separation_atoms(inst, atoms)
+    y = np.asarray(y, dtype=np.float64)
+    assert y.shape == (len(np.asarray(atoms[0])),), "one weight per separation atom"
+    assert np.all(y >= 0), f"a certificate weight is negative: {y.min()!r}"
+    assert abs(y.sum() - 1.0) <= 4 * y.size * EPS, f"certificate sums to {y.sum()!r}, not 1"
+    D = float(np.linalg.norm(project_perp_dense(inst, _atom_sum(inst, atoms, y))))
+    bound = math.inf if D == 0.0 else 1.0 / D
+    assert bound >= min_bound, f"certificate only proves ||W|| >= {bound:.3g} < {min_bound:.3g}"
+    return bound
+
+
+# -- loss-side certificates ---------------------------------------------------------------------
+
+
+def genie_constant(inst: NTPInstance, w_star_norm: float) -> float:
+    """``C = V exp(||W*|| M)`` with ``M = sqrt(2) max_j ||h_j||`` (Eq. 9), as a float."""
+    return inst.vocab_size * math.exp(w_star_norm * math.sqrt(2.0) * _row_norm_max(inst))
+
+
+def f_curvature(inst: NTPInstance) -> tuple[float, float]:
+    """Curvature constants of ``CE_F`` on ``F`` around ``W*``.
+
+    Returns
+    -------
+    mu : float
+        Smallest eigenvalue on ``F`` of the Hessian at ``W*``,
+        ``sum_j pi_j A_j^T (diag p_j - p_j p_j^T) A_j`` (rows of ``A_j``: ``e_z kron h_j``,
+        ``z in S_j``); at ``W*`` the in-support softmax equals ``p_j``, so ``W*`` itself is
+        not needed.
+    c : float
+        Bound ``sum_j pi_j (sqrt 2 ||h_j||)^3`` on the third directional derivative per
+        unit direction (a third central moment is at most the cube of the range).
+    """
+    Q = dense_f_basis(inst)
+    V, d = inst.weight_shape
+    hess = np.zeros((V * d, V * d))
+    for j in range(inst.m):
+        support = np.flatnonzero(inst.supports[j])
+        p = inst.probs[j, support]
+        A = np.kron(np.eye(V)[support], inst.embeddings[j])
+        hess += inst.context_weights[j] * A.T @ (np.diag(p) - np.outer(p, p)) @ A
+    mu = float(np.linalg.eigvalsh(Q.T @ hess @ Q)[0]) if Q.shape[1] else math.inf
+    atom_scale = math.sqrt(2.0) * np.linalg.norm(inst.embeddings, axis=1)
+    c = float(inst.context_weights @ atom_scale**3)
+    return mu, c
+
+
+def f_distance_bound(inst: NTPInstance, excess: float) -> float:
+    """A proven bound on ``||P_F W - W*||`` for any ``W`` with ``CE(W) - H <= excess``.
+
+    ``CE_F`` depends on ``P_F W`` only and ``CE >= CE_F``; along ``Delta = P_F W - W*``,
+    Taylor with ``g'(0) = 0`` gives ``CE_F - H >= (mu/2)|D|^2 - (c/6)|D|^3 >= (mu/4)|D|^2``
+    for ``|D| <= r0 = 3 mu / (2 c)``, and convexity extends "``excess < mu r0^2 / 4`` implies
+    ``|D| < r0``". Returns ``2 sqrt(excess / mu)``, or ``inf`` outside that regime.
+    """
+    mu, c = f_curvature(inst)
+    if math.isinf(mu):
+        return 0.0  # F = {0}
+    r0 = 1.5 * mu / c
+    if not mu > 0 or excess >= 0.25 * mu * r0**2:
+        return math.inf
+    return 2.0 * math.sqrt(max(excess, 0.0) / mu)
+
+
+def gd_excess_bound(
+    inst: NTPInstance,
+    W0: FloatArray,
+    lr: float,
+    k: int,
+    anchor: FloatArray,
+    direction: FloatArray,
+) -> float:
+    """Proven bound on ``CE(W_k) - H`` for GD with ``lr <= 1/L`` from ``W0``.
+
+    Convex ``L``-smooth GD satisfies ``f(W_k) - f(U) <= ||W_0 - U||^2 / (2 lr k)`` for *any*
+    reference ``U`` (sum the descent-lemma inequality, use monotonicity). With
+    ``U = anchor + R direction`` (``W* + R W^mm`` in use), minimised over a grid of ``R``.
+    """
+    if k == 0:
+        return excess_loss(inst, W0)
+    best = math.inf
+    for R in np.concatenate([[0.0], np.geomspace(1e-2, 1e3, 200)]):
+        U = anchor + R * direction
+        value = excess_loss(inst, U) + float(np.linalg.norm(W0 - U)) ** 2 / (2 * lr * k)
+        best = min(best, value)
+    return best
