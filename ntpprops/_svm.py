@@ -1,19 +1,264 @@
-"""The NTP-SVM W^mm of Definition 3 (stub)."""
+"""The NTP-SVM ``W^mm`` of Definition 3, with duals and a KKT certificate of optimality.
+
+``W^mm = argmin ||W||_F`` subject to (6a) ``W in F^perp`` and (6b) ``<W, A_i> >= 1`` for the
+out-of-support atoms ``A_i`` of :func:`ntpprops._separability.separation_atoms`. It is a
+strongly convex QP, so the KKT conditions are necessary and sufficient: with multipliers
+``lambda >= 0`` on (6b),
+
+- primal feasibility: ``<W, A_i> >= 1`` and ``P_F W = 0``;
+- dual feasibility: ``lambda >= 0``;
+- complementarity: ``lambda_i (<W, A_i> - 1) = 0``;
+- stationarity: ``W = P_perp(sum_i lambda_i A_i)``.
+
+Every returned solution passes these checks to :data:`KKT_RTOL` (relative), evaluated on the
+original instance from ``(W, lambda)`` alone, whatever the method that produced them.
+
+Methods: ``"active-set"`` (default for ``"auto"``; :mod:`ntpprops._svm_active`) and
+``"cvxpy"`` (the reference formulation solved by Clarabel; :mod:`ntpprops._svm_cvxpy`).
+
+When every support is full there is no constraint (6b): Definition 2 holds vacuously with
+``W = 0``, nothing diverges, and ``W^mm`` is not defined; both functions raise
+:class:`~ntpprops.NotSeparableError` saying so.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from dataclasses import dataclass, field
 
-__all__ = ["SVMResult", "ntp_svm", "ntp_svm_result"]
+import numpy as np
+from numpy.typing import NDArray
+
+from ntpprops._atoms import atom_coefficients, atom_values
+from ntpprops._errors import NotSeparableError, SolverError
+from ntpprops._instance import NTPInstance
+from ntpprops._separability import is_separable, separation_atoms
+from ntpprops._subspace import project_f_coefficients
+
+__all__ = [
+    "KKT_RTOL",
+    "METHODS",
+    "KKTReport",
+    "SVMResult",
+    "kkt_report",
+    "ntp_svm",
+    "ntp_svm_result",
+]
+
+FloatArray = NDArray[np.float64]
+
+#: Relative tolerance every KKT residual of a returned ``W^mm`` must meet.
+KKT_RTOL = 1e-8
+
+#: Accepted values of ``method``.
+METHODS = ("auto", "active-set", "cvxpy")
 
 
-class SVMResult:  # placeholder
-    pass
+@dataclass(frozen=True)
+class KKTReport:
+    """Relative KKT residuals of an NTP-SVM solution ``(W, lambda)``.
+
+    Attributes
+    ----------
+    primal_infeasibility : float
+        ``max(max_i (1 - <W, A_i>)^+, ||P_F W|| / ||W||)`` (margins are measured against the
+        target 1, so the first term is already relative).
+    dual_infeasibility : float
+        ``max_i (-lambda_i)^+ / max_i |lambda_i|``.
+    complementarity : float
+        ``max_i |lambda_i (<W, A_i> - 1)| / max_i |lambda_i|``.
+    stationarity : float
+        ``||W - P_perp(sum_i lambda_i A_i)|| / ||W||``.
+    ok : bool
+        Every residual is at most :data:`KKT_RTOL`.
+    """
+
+    primal_infeasibility: float
+    dual_infeasibility: float
+    complementarity: float
+    stationarity: float
+    ok: bool
+
+    @property
+    def worst(self) -> float:
+        """The largest of the four residuals."""
+        return max(
+            self.primal_infeasibility,
+            self.dual_infeasibility,
+            self.complementarity,
+            self.stationarity,
+        )
 
 
-def ntp_svm(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+@dataclass(frozen=True, eq=False)
+class SVMResult:
+    """The NTP-SVM solution of Definition 3 and the evidence that it is optimal.
+
+    Attributes
+    ----------
+    W : ndarray, shape (V, d)
+        ``W^mm``.
+    margin : float
+        ``1 / ||W^mm||_F``: the largest NTP margin of a unit-norm direction in ``F^perp``.
+    duals : ndarray, shape (n_out,)
+        Multipliers ``lambda >= 0`` of (6b), ordered as :func:`separation_atoms`.
+    active : ndarray of bool, shape (n_out,)
+        The constraints the solver treated as tight (``<W, A_i> = 1``).
+    kkt : KKTReport
+    method : str
+        ``"active-set"`` or ``"cvxpy"``.
+    solve_time : float
+        Seconds spent solving (including the separability decision that produced it, for
+        ``"active-set"``) and verifying.
+    """
+
+    W: FloatArray = field(repr=False)
+    margin: float
+    duals: FloatArray = field(repr=False)
+    active: NDArray[np.bool_] = field(repr=False)
+    kkt: KKTReport
+    method: str
+    solve_time: float
 
 
-def ntp_svm_result(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport:
+    """Relative KKT residuals of ``(W, duals)`` for Definition 3, read off the instance only.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    W : ndarray, shape (V, d)
+    duals : ndarray, shape (n_out,)
+
+    Returns
+    -------
+    KKTReport
+    """
+    atoms = separation_atoms(inst)
+    H = inst.embeddings
+    scores = H @ W.T
+    margins = atom_values(atoms, scores)
+    w_norm = float(np.linalg.norm(W))
+    if w_norm == 0.0:
+        return KKTReport(np.inf, np.inf, np.inf, np.inf, False)
+    in_f = project_f_coefficients(inst, scores).T @ H
+    primal = max(float(np.max(1.0 - margins, initial=0.0)), float(np.linalg.norm(in_f)) / w_norm)
+    lam_scale = float(np.max(np.abs(duals), initial=0.0))
+    if lam_scale == 0.0:
+        return KKTReport(primal, np.inf, np.inf, np.inf, False)
+    dual = max(0.0, float(np.max(-duals, initial=0.0))) / lam_scale
+    comp = float(np.max(np.abs(duals * (margins - 1.0)))) / lam_scale
+    C = atom_coefficients(atoms, duals, inst.m, inst.vocab_size)
+    C_perp = C - project_f_coefficients(inst, H @ (C.T @ H).T)
+    stat = float(np.linalg.norm(W - C_perp.T @ H)) / w_norm
+    ok = max(primal, dual, comp, stat) <= KKT_RTOL
+    return KKTReport(primal, dual, comp, stat, bool(ok))
+
+
+def _full_support_error(inst: NTPInstance) -> NotSeparableError:
+    return NotSeparableError(
+        "W^mm is undefined: every support is full (S_j = V for all j), so there is no "
+        "out-of-support constraint (6b); Definition 2 holds only vacuously with W = 0 and "
+        "nothing diverges (GD converges to the finite point W* + P_perp(W_0))",
+        certificate=is_separable(inst),
+    )
+
+
+def _not_separable_error(inst: NTPInstance) -> NotSeparableError:
+    sep = is_separable(inst)
+    bound = np.inf if sep.certificate_norm == 0.0 else 1.0 / sep.certificate_norm
+    return NotSeparableError(
+        "instance is not NTP-separable (Definition 2), so W^mm does not exist: a convex "
+        f"combination of the out-of-support atoms projects to ||P_perp(sum y A)|| = "
+        f"{sep.certificate_norm:.3g}, so every separator needs ||W|| >= {bound:.3g} "
+        "(see .certificate)",
+        certificate=sep,
+    )
+
+
+def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
+    """Solve the NTP-SVM (Definition 3) and return ``W^mm`` with duals and KKT residuals.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    method : {"auto", "active-set", "cvxpy"}
+        ``"auto"`` is ``"active-set"``: an exact primal-dual active-set method on the
+        kernel form of the dual (fast). ``"cvxpy"`` solves the primal over the rank-``r``
+        factor of ``H`` with Clarabel, then polishes on its active set; it is the independent
+        reference.
+
+    Returns
+    -------
+    SVMResult
+        Cached on the instance per method.
+
+    Raises
+    ------
+    NotSeparableError
+        If the instance is not NTP-separable (``.certificate`` is the
+        :class:`SeparabilityResult`), or every support is full.
+    SolverError
+        If the solver fails or its answer does not pass the KKT check.
+    ValueError
+        If ``method`` is unknown.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    resolved = "active-set" if method == "auto" else method
+    key = f"svm:{resolved}"
+    cached = inst._cache.get(key)
+    if cached is not None:
+        return cached
+    if len(separation_atoms(inst)) == 0:
+        raise _full_support_error(inst)
+    start = time.perf_counter()
+    if resolved == "active-set":
+        if not is_separable(inst):
+            raise _not_separable_error(inst)
+        from ntpprops._svm_active import solve_active_set
+
+        W, duals, active, solver_seconds = solve_active_set(inst)
+    else:
+        from ntpprops._svm_cvxpy import solve_cvxpy
+
+        solved = solve_cvxpy(inst, polish=True)
+        solver_seconds = time.perf_counter() - start
+        if solved is None:
+            if not is_separable(inst):
+                raise _not_separable_error(inst)
+            raise SolverError(
+                "cvxpy/Clarabel reported the NTP-SVM infeasible, but the min-norm-point test "
+                "finds the instance separable; try method='active-set'"
+            )
+        W, duals, active = solved
+    verify_start = time.perf_counter()
+    kkt = kkt_report(inst, W, duals)
+    if not kkt.ok:
+        raise SolverError(
+            f"the {resolved} NTP-SVM solution failed the KKT check (relative residuals: primal "
+            f"{kkt.primal_infeasibility:.2e}, dual {kkt.dual_infeasibility:.2e}, "
+            f"complementarity {kkt.complementarity:.2e}, stationarity {kkt.stationarity:.2e}; "
+            f"tolerance {KKT_RTOL:g}); try method="
+            + ("'cvxpy'" if resolved == "active-set" else "'active-set'")
+            + " or rescale the embeddings"
+        )
+    result = SVMResult(
+        W=W,
+        margin=1.0 / float(np.linalg.norm(W)),
+        duals=duals,
+        active=active,
+        kkt=kkt,
+        method=resolved,
+        solve_time=solver_seconds + time.perf_counter() - verify_start,
+    )
+    inst._cache[key] = result
+    return result
+
+
+def ntp_svm(inst: NTPInstance, *, method: str = "auto") -> FloatArray:
+    """The NTP-SVM solution ``W^mm`` (Definition 3), shape (V, d).
+
+    See :func:`ntp_svm_result` for the parameters and errors; this returns a copy of ``W``.
+    """
+    return ntp_svm_result(inst, method=method).W.copy()

@@ -1,0 +1,360 @@
+"""Exact solvers for NTP-separability and the NTP-SVM on the kernel form of the dual.
+
+Dual of Definition 3 in coefficient form. Every ``W = sum_i lambda_i A_i + (element of F)`` is
+``C^T H`` with ``C`` (m, V) whose rows sum to zero, ``C[j, v] = -lambda_{jv}`` for
+``v not in S_j`` and free entries on the supports. So the dual is
+
+    max_C  -sum_{v not in S_j} C[j, v] - 1/2 tr(C^T K C)   s.t.  C 1 = 0,  C[out] <= 0,
+
+with ``K = H H^T``: a QP whose Hessian is block diagonal over tokens (``K`` for each column
+of ``C``), coupled only through the ``m`` row sums. Its multiplier ``t`` (m,) is the common
+logit of each support. For a guessed active set the KKT conditions are the linear system
+
+    (K C)[j, v] = t_j - [v not in S_j]   on the pattern R = supports + active atoms,
+    C = 0 off R,  C 1 = 0,
+
+solved exactly per token (``c_v = K_vv^+ (t_R - o_R)``, ``K_vv = K[R_v, R_v]``) plus an
+``m x m`` Schur system for ``t``. When a ``K_vv`` is singular (``rank H < |R_v|``) the
+system also constrains ``t`` (``t_R - o_R`` must lie in the range of ``K_vv``); those rows are
+added to the ``t`` system with their own multipliers. The primal-dual active-set (PDAS)
+iteration drops atoms with negative multipliers and adds violated ones until the active set
+is stable (a handful of iterations in practice); the result satisfies the KKT conditions to
+rounding and is verified by :func:`ntpprops._svm.kkt_report`.
+
+Separability. If ``rank H = m`` the instance is separable (Lemma 1). Otherwise the min-norm
+point of the projected atoms decides: it is computed as the non-negative least squares
+problem ``min_{lambda >= 0} ||D lambda||^2 + rho^2 (1 - 1^T lambda)^2`` (``D`` the projected
+atoms in the coordinates of the rank-r factor of ``H``), whose solution is
+``y* / (1 + gamma*^2 / rho^2)``: writing ``lambda = s y`` with ``y`` in the simplex, the
+optimal ``s`` gives the value ``rho^2 g / (rho^2 + g)`` with ``g = ||D y||^2``, increasing in
+``g``. Lawson-Hanson NNLS is a finite active-set method, so ``y*`` is exact to rounding.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+from numpy.typing import NDArray
+
+from ntpprops._atoms import Atoms
+from ntpprops._errors import SolverError
+from ntpprops._instance import NTPInstance
+from ntpprops._separability import (
+    SeparabilityResult,
+    perp_combination_norm,
+    raw_margin,
+    separation_atoms,
+)
+from ntpprops._subspace import RANK_RTOL, f_generators, kernel
+
+__all__ = [
+    "SEPARABLE_RTOL",
+    "decide_separability",
+    "dense_min_norm_point",
+    "polish_from",
+    "reduced_factor",
+    "solve_active_set",
+]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: Separable iff ``gamma* > SEPARABLE_RTOL * max_i ||A_i||``. On exactly non-separable data
+#: the computed ``gamma*`` is rounding (about ``1e-15`` relative, times the conditioning of
+#: the projection); integer-valued data that are separable have ``gamma*`` bounded below by
+#: a ratio of small determinants, far above ``1e-8``. A separable instance with a smaller
+#: margin would need ``||W^mm|| > 1e8 / max ||A_i||``: numerically meaningless anyway.
+SEPARABLE_RTOL = 1e-8
+
+#: Singular values of ``H`` below ``H_RANK_RTOL * s_max`` count as zero.
+H_RANK_RTOL = 1e-10
+
+#: Relative tolerance deciding "negative multiplier" and "violated margin" in the PDAS loop.
+ACTIVE_RTOL = 1e-11
+
+#: Cap on PDAS iterations (typically 5-10 are needed; a cycle is detected earlier).
+MAX_PDAS_ITER = 200
+
+#: Largest ``(V r) x n_out`` dense matrix the min-norm-point decision builds (float64 entries).
+DENSE_MAX_ENTRIES = 4e7
+
+
+def reduced_factor(inst: NTPInstance) -> tuple[FloatArray, FloatArray]:
+    """The rank-r factor of the thin SVD ``H = U S V^T``: ``(B = U_r S_r, V_r^T)`` (cached).
+
+    Returns
+    -------
+    B : ndarray, shape (m, r)
+    Vt : ndarray, shape (r, d)
+    """
+    cached = inst._cache.get("reduced_factor")
+    if cached is None:
+        U, s, Vt = np.linalg.svd(inst.embeddings, full_matrices=False)
+        r = int(np.sum(s > H_RANK_RTOL * s[0])) if s[0] > 0.0 else 0
+        cached = inst._cache["reduced_factor"] = (U[:, :r] * s[:r], Vt[:r])
+    return cached
+
+
+# -- the min-norm point (decision and certificate) -----------------------------------------
+
+
+def _embed_atoms(atoms: Atoms, B: FloatArray, V: int) -> FloatArray:
+    """Atoms ``(e_pos - e_neg) b_ctx^T`` as columns of a dense ``(V r, n)`` matrix."""
+    n, r = len(atoms), B.shape[1]
+    M = np.zeros((V, r, n))
+    cols = np.arange(n)
+    M[atoms.pos, :, cols] = B[atoms.ctx]
+    M[atoms.neg, :, cols] = -B[atoms.ctx]
+    return M.reshape(V * r, n)
+
+
+def dense_min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatArray]:
+    """The min-norm point of the convex hull of the projected atoms ``P_perp A_i``.
+
+    Returns
+    -------
+    y : ndarray, shape (n_out,)
+        Minimising convex weights over :func:`separation_atoms`.
+    gamma : float
+        ``||P_perp(sum_i y_i A_i)||`` (= the max NTP margin of a unit direction in ``F^perp``).
+    scale : float
+        ``max_i ||A_i||``, the scale ``gamma`` is compared with.
+    lam : ndarray, shape (n_out,)
+        The raw NNLS solution (its support is the active set of ``W^mm`` when separable).
+    """
+    B, _ = reduced_factor(inst)
+    V = inst.vocab_size
+    atoms = separation_atoms(inst)
+    n_out = len(atoms)
+    if n_out * V * B.shape[1] > DENSE_MAX_ENTRIES:
+        raise SolverError(
+            f"the dense min-norm-point test would build a {V * B.shape[1]} x {n_out} matrix; "
+            "this rank-deficient instance (rank H < m) is too large for it; try "
+            "method='cvxpy' for the NTP-SVM or reduce the instance"
+        )
+    D = _embed_atoms(atoms, B, V)
+    scale = float(np.max(np.linalg.norm(D, axis=0)))
+    if scale == 0.0:  # every atom is zero (h_j = 0 wherever a support is not full)
+        y = np.full(n_out, 1.0 / n_out)
+        return y, 0.0, 0.0, y
+    gens = f_generators(inst)
+    if len(gens) > 0:
+        Q, R, _ = scipy.linalg.qr(
+            _embed_atoms(gens, B, V), mode="economic", pivoting=True, check_finite=False
+        )
+        pivots = np.abs(np.diag(R))
+        keep = int(np.sum(pivots**2 > RANK_RTOL * pivots[0] ** 2)) if pivots[0] > 0 else 0
+        Qf = Q[:, :keep]
+        D = D - Qf @ (Qf.T @ D)
+    system = np.vstack([D, np.full((1, n_out), scale)])
+    target = np.zeros(system.shape[0])
+    target[-1] = scale
+    lam, _ = scipy.optimize.nnls(system, target, maxiter=50 * max(n_out, 10))
+    total = float(lam.sum())
+    if total <= 0.0:
+        raise SolverError("NNLS returned lambda = 0 for the min-norm point; rescale H")
+    y = lam / total
+    return y, float(np.linalg.norm(D @ y)), scale, lam
+
+
+# -- the exact solve on a fixed active set ------------------------------------------------
+
+
+def _psd_pinv(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+    """Pseudo-inverse of a PSD block and an orthonormal basis of its null space (or None)."""
+    scale = float(np.max(np.diag(block)))
+    try:
+        chol = scipy.linalg.cholesky(block, lower=True, check_finite=False)
+        if np.min(np.diag(chol)) ** 2 > RANK_RTOL * scale:
+            inv, info = scipy.linalg.lapack.dpotri(np.asfortranarray(chol), lower=1)
+            if info == 0:
+                inv = np.tril(inv) + np.tril(inv, -1).T
+                return inv, None
+    except scipy.linalg.LinAlgError:
+        pass
+    vals, vecs = scipy.linalg.eigh(block, check_finite=False)
+    keep = vals > RANK_RTOL * max(float(vals[-1]), scale)
+    kept = vecs[:, keep]
+    pinv = (kept / vals[keep]) @ kept.T
+    null = vecs[:, ~keep]
+    return pinv, (null if null.shape[1] > 0 else None)
+
+
+def _solve_pattern(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray:
+    """Solve the KKT equalities on ``pattern`` (supports + active atoms); returns ``C`` (m, V).
+
+    Unknowns: ``C`` on the pattern and the support logits ``t`` (m,). Per token ``v``:
+    ``K_vv c_v = t_R - o_R``; the row sums ``C 1 = 0`` give the Schur system for ``t``.
+    """
+    m, V = pattern.shape
+    schur = np.zeros((m, m))
+    rhs = np.zeros(m)
+    blocks = []
+    null_rows: list[FloatArray] = []
+    null_rhs: list[FloatArray] = []
+    for v in range(V):
+        idx = np.flatnonzero(pattern[:, v])
+        if idx.size == 0:
+            continue
+        o = out[idx, v].astype(np.float64)
+        pinv, null = _psd_pinv(K[np.ix_(idx, idx)])
+        schur[np.ix_(idx, idx)] += pinv
+        rhs[idx] += pinv @ o
+        offset = sum(len(r) for r in null_rhs)
+        if null is not None:
+            rows = np.zeros((null.shape[1], m))
+            rows[:, idx] = null.T
+            null_rows.append(rows)
+            null_rhs.append(null.T @ o)
+        blocks.append((v, idx, pinv, null, o, offset))
+    if null_rows:
+        # t must also make t_R - o_R lie in range(K_vv): a constrained m-variable QP.
+        N = np.vstack(null_rows)
+        k = N.shape[0]
+        system = np.block([[schur, N.T], [N, np.zeros((k, k))]])
+        sol = np.linalg.lstsq(system, np.concatenate([rhs, *null_rhs]), rcond=None)[0]
+        t, eta = sol[:m], sol[m:]
+    else:
+        eta = np.zeros(0)
+        try:
+            t = scipy.linalg.cho_solve(
+                scipy.linalg.cho_factor(schur, lower=True, check_finite=False),
+                rhs,
+                check_finite=False,
+            )
+        except scipy.linalg.LinAlgError:
+            t = np.linalg.lstsq(schur, rhs, rcond=None)[0]
+    C = np.zeros((m, V))
+    for v, idx, pinv, null, o, offset in blocks:
+        c = pinv @ (t[idx] - o)
+        if null is not None:
+            c += null @ eta[offset : offset + null.shape[1]]
+        C[idx, v] = c
+    return C
+
+
+def _pdas(inst: NTPInstance, active: BoolArray) -> FloatArray | None:
+    """Primal-dual active-set iteration from ``active`` (m, V); ``C`` at a fixed point, or None."""
+    K = kernel(inst)
+    out = ~inst.supports
+    rows = np.arange(inst.m)
+    anchor = np.argmax(inst.supports, axis=1)
+    seen: set[bytes] = set()
+    for _ in range(MAX_PDAS_ITER):
+        C = _solve_pattern(K, inst.supports | active, out)
+        scores = K @ C
+        margins = scores[rows, anchor][:, None] - scores
+        lam = np.where(active, -C, 0.0)
+        lam_tol = ACTIVE_RTOL * max(float(np.max(np.abs(lam), initial=0.0)), 1e-300)
+        drop = active & (lam < -lam_tol)
+        add = out & ~active & (margins < 1.0 - ACTIVE_RTOL)
+        if not drop.any() and not add.any():
+            return C
+        seen.add(np.packbits(active).tobytes())
+        active = (active & ~drop) | add
+        if np.packbits(active).tobytes() in seen:
+            return None  # cycling: the caller restarts from a better active set
+    return None
+
+
+def _to_solution(inst: NTPInstance, C: FloatArray) -> tuple[FloatArray, FloatArray, BoolArray]:
+    atoms = separation_atoms(inst)
+    W = C.T @ inst.embeddings
+    duals = -C[atoms.ctx, atoms.neg]
+    active = duals > 0.0
+    # Multipliers in [-ACTIVE_RTOL * max, 0) are rounding on weakly active atoms.
+    return W, np.maximum(duals, 0.0), active
+
+
+def _solve_svm(
+    inst: NTPInstance, init: BoolArray | None
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """PDAS from ``init`` (default: every out-of-support atom), restarting once from the
+    min-norm-point active set if it cycles."""
+    out = ~inst.supports
+    C = _pdas(inst, out.copy() if init is None else init)
+    if C is None and init is None:
+        _, _, _, lam = dense_min_norm_point(inst)
+        atoms = separation_atoms(inst)
+        start = np.zeros_like(out)
+        start[atoms.ctx[lam > 0], atoms.neg[lam > 0]] = True
+        C = _pdas(inst, start)
+    if C is None:
+        raise SolverError(
+            "the active-set NTP-SVM iteration cycled without reaching a KKT point; "
+            "try method='cvxpy'"
+        )
+    return _to_solution(inst, C)
+
+
+def polish_from(inst: NTPInstance, active: BoolArray) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Exact ``(W, duals, active)`` by PDAS started from a solver's active set (m, V)."""
+    C = _pdas(inst, active & ~inst.supports)
+    if C is None:
+        raise SolverError(
+            "polishing from the given active set cycled without reaching a KKT point; "
+            "try method='active-set'"
+        )
+    return _to_solution(inst, C)
+
+
+def _witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
+    """``W`` scaled up (by at most ``1e-12`` relative) so every NTP margin is ``>= 1``."""
+    raw = raw_margin(inst, W)
+    factor = 1.0 / raw if raw < 1.0 else 1.0
+    witness = W * factor
+    for _ in range(4):
+        if raw_margin(inst, witness) >= 1.0:
+            break
+        factor *= 1.0 + 2.0**-44
+        witness = W * factor
+    if not raw_margin(inst, witness) >= 1.0 or abs(factor - 1.0) > 1e-12:
+        raise SolverError(
+            f"the NTP-SVM solution has raw margin {raw!r}, too far from 1 to be a witness; "
+            "try method='cvxpy'"
+        )
+    return witness
+
+
+def decide_separability(inst: NTPInstance) -> SeparabilityResult:
+    """Decide Definition 2; when separable also solve and cache ``W^mm`` (the witness).
+
+    See the module docstring for the method; :func:`ntpprops.is_separable` caches the result.
+    """
+    atoms = separation_atoms(inst)
+    if len(atoms) == 0:
+        return SeparabilityResult(True, np.zeros(inst.weight_shape), float(np.inf))
+    start = time.perf_counter()
+    B, _ = reduced_factor(inst)
+    init = None
+    if B.shape[1] < inst.m:
+        y, gamma, scale, lam = dense_min_norm_point(inst)
+        if not gamma > SEPARABLE_RTOL * scale:
+            return SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
+        init = np.zeros(inst.supports.shape, dtype=bool)
+        init[atoms.ctx[lam > 0], atoms.neg[lam > 0]] = True
+    W, duals, active = _solve_svm(inst, init)
+    inst._cache["svm_active_solution"] = (W, duals, active, time.perf_counter() - start)
+    return SeparabilityResult(True, _witness(inst, W), 1.0 / float(np.linalg.norm(W)))
+
+
+def solve_active_set(inst: NTPInstance) -> tuple[FloatArray, FloatArray, BoolArray, float]:
+    """``(W^mm, duals, active, seconds)`` by the active-set method (separable instances only).
+
+    Reuses the solution computed while deciding separability.
+    """
+    cached = inst._cache.get("svm_active_solution")
+    if cached is None:
+        start = time.perf_counter()
+        W, duals, active = _solve_svm(inst, None)
+        cached = inst._cache["svm_active_solution"] = (
+            W,
+            duals,
+            active,
+            time.perf_counter() - start,
+        )
+    W, duals, active, seconds = cached
+    return W.copy(), duals.copy(), active.copy(), seconds
