@@ -487,11 +487,10 @@ def train(
     w_star, w_mm = limits(inst)
     recorder = _Recorder(inst, w_star, w_mm)
     if fused:
-        W = _run_fused_gd(
-            inst, optimizer.hyperparams["lr"], W0, steps, checkpoints, recorder, backend
-        )
+        lr_used = optimizer.hyperparams["lr"]
+        W = run_fused_gd(inst, lr_used, W0, steps, checkpoints, recorder.record, backend)
     else:
-        W = _run_optimizer(inst, optimizer, W0, steps, checkpoints, recorder)
+        W = run_optimizer(inst, optimizer, W0, steps, checkpoints, recorder.record)
     loss, excess, norm, grad_norm, cos_mm, cos_corr, dist = recorder.columns()
     return TrainResult(
         W=_frozen(W),
@@ -511,15 +510,23 @@ def train(
     )
 
 
-def _run_fused_gd(
+#: Called at every recorded step with ``W_k`` and, when already at hand, ``grad CE(W_k)``.
+CheckpointCallback = Callable[[FloatArray, "FloatArray | None"], None]
+
+
+def run_fused_gd(
     inst: NTPInstance,
     lr: float,
     W0: FloatArray,
     steps: int,
     checkpoints: NDArray[np.int64],
-    recorder: _Recorder,
-    backend: str,
+    on_checkpoint: CheckpointCallback,
+    backend: str = "auto",
 ) -> FloatArray:
+    """Run ``steps`` GD steps in the fused loop, calling ``on_checkpoint`` at ``checkpoints``.
+
+    Returns the final weights, shape (V, d).
+    """
     loop = FusedGD(
         inst.embeddings,
         inst.probs,
@@ -531,19 +538,23 @@ def _run_fused_gd(
     )
     for k in checkpoints:
         loop.advance(int(k) - loop.steps_done)
-        recorder.record(loop.weights())
+        on_checkpoint(loop.weights(), None)
     loop.advance(steps - loop.steps_done)
     return loop.weights()
 
 
-def _run_optimizer(
+def run_optimizer(
     inst: NTPInstance,
     optimizer: Optimizer,
     W0: FloatArray,
     steps: int,
     checkpoints: NDArray[np.int64],
-    recorder: _Recorder,
+    on_checkpoint: CheckpointCallback,
 ) -> FloatArray:
+    """Run ``optimizer`` step by step, calling ``on_checkpoint`` at ``checkpoints``.
+
+    Returns the final weights, shape (V, d).
+    """
     H, P = inst.embeddings, inst.probs
     weighted_H = inst.context_weights[:, None] * H  # diag(pi) H, folded once
     Z = np.empty((inst.m, inst.vocab_size))
@@ -561,7 +572,7 @@ def _run_optimizer(
         Z -= P
         grad = Z.T @ weighted_H  # a fresh array: optimizers may keep it in their state
         if k in wanted:
-            recorder.record(W, grad)
+            on_checkpoint(W, grad)
         if k == steps:
             break
         updates, state = optimizer.update(grad, state, W)
