@@ -20,12 +20,16 @@ FloatArray = NDArray[np.float64]
 
 def _as_float_array(value: ArrayLike, name: str) -> FloatArray:
     """``value`` as a fresh float64 array; complex, text and date inputs are refused."""
-    raw = np.asarray(value)
-    if raw.dtype.kind in "cUSVmM":
-        raise InvalidInstanceError(f"{name} must be a real numeric array, got dtype {raw.dtype}")
     try:
+        raw = np.asarray(value)
+        if raw.dtype.kind in "cUSVmM":
+            raise InvalidInstanceError(
+                f"{name} must be a real numeric array, got dtype {raw.dtype}"
+            )
         return np.array(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidInstanceError):
+            raise
         raise InvalidInstanceError(f"{name} must be a real numeric array: {exc}") from exc
 
 
@@ -41,9 +45,9 @@ def _as_float_matrix(value: ArrayLike, name: str) -> FloatArray:
 
 def _require_finite(array: FloatArray, name: str) -> None:
     if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise InvalidInstanceError(
-            f"{name} contains a non-finite value ({array[tuple(bad)]}) at index {tuple(bad)}"
+            f"{name} contains a non-finite value ({array[bad]}) at index {bad}"
         )
 
 
@@ -167,14 +171,16 @@ class NTPInstance:
             raise InvalidInstanceError(f"probs needs a vocabulary of V >= 2 tokens, got V={V}")
         if np.any(P < 0):
             j, z = np.argwhere(P < 0)[0]
-            raise InvalidInstanceError(f"probs must be non-negative; probs[{j}, {z}] = {P[j, z]!r}")
+            raise InvalidInstanceError(
+                f"probs must be non-negative; probs[{j}, {z}] = {float(P[j, z])!r}"
+            )
         row_sums = P.sum(axis=1)
         off = np.abs(row_sums - 1.0)
         if np.any(off > PROB_SUM_TOL):
             j = int(np.argmax(off))
             raise InvalidInstanceError(
                 f"probs rows must sum to 1 (tolerance {PROB_SUM_TOL:g}); "
-                f"row {j} sums to {row_sums[j]!r}"
+                f"row {j} sums to {float(row_sums[j])!r}"
             )
         P = _normalised_rows(P)
 
@@ -190,7 +196,7 @@ class NTPInstance:
             if np.any(pi <= 0):
                 j = int(np.argmin(pi))
                 raise InvalidInstanceError(
-                    f"context_weights must be positive; context_weights[{j}] = {pi[j]!r}"
+                    f"context_weights must be positive; context_weights[{j}] = {float(pi[j])!r}"
                 )
             pi = _normalised_weights(pi)
 
@@ -273,12 +279,12 @@ class NTPInstance:
             if np.any(np.abs(raw) >= 2.0**63):
                 j, z = np.argwhere(np.abs(raw) >= 2.0**63)[0]
                 raise InvalidInstanceError(
-                    f"counts must fit in int64; counts[{j}, {z}] = {raw[j, z]!r}"
+                    f"counts must fit in int64; counts[{j}, {z}] = {float(raw[j, z])!r}"
                 )
             if np.any(raw != np.round(raw)):
                 j, z = np.argwhere(raw != np.round(raw))[0]
                 raise InvalidInstanceError(
-                    f"counts must be integers; counts[{j}, {z}] = {raw[j, z]!r}"
+                    f"counts must be integers; counts[{j}, {z}] = {float(raw[j, z])!r}"
                 )
         if raw.dtype == np.uint64 and np.any(raw >= 2**63):
             raise InvalidInstanceError(f"counts must fit in int64; the largest is {raw.max()}")
