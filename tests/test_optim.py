@@ -1,0 +1,366 @@
+"""Optimizers as data, the training loop and the fused GD kernels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import ntpprops
+import ntpprops._svm as svm_module
+from ntpprops import OPTIMIZERS, NTPInstance, Optimizer, TrainResult, train
+from ntpprops._errors import InvalidInstanceError
+from ntpprops._kernels import HAVE_NUMBA, FusedGD
+from ntpprops._optim import record_steps
+
+EPS = np.finfo(np.float64).eps
+
+
+def random_instance(seed: int, m: int = 4, V: int = 5, d: int = 6, support: int = 3):
+    """``m`` contexts with random supports of size ``support`` (``d > m``: Lemma 1 applies)."""
+    rng = np.random.default_rng(seed)
+    P = np.zeros((m, V))
+    for j in range(m):
+        tokens = rng.choice(V, size=support, replace=False)
+        P[j, tokens] = rng.dirichlet(np.ones(support))
+    return NTPInstance(rng.standard_normal((m, d)), P, rng.uniform(0.5, 1.5, size=m))
+
+
+def full_support_instance(seed: int = 0) -> NTPInstance:
+    rng = np.random.default_rng(seed)
+    return NTPInstance(rng.standard_normal((3, 4)), rng.dirichlet(np.ones(3), size=3))
+
+
+def naive_gd(inst: NTPInstance, W0: np.ndarray, lr: float, steps: int) -> np.ndarray:
+    """GD written from the formula of THEORY.md, independently of the package's loops."""
+    W = W0.copy()
+    for _ in range(steps):
+        W = W - lr * ntpprops.ce_grad(inst, W)
+    return W
+
+
+# -- optimizers on problems with known answers ----------------------------------------------
+
+
+def run(optimizer: Optimizer, grad, W0: np.ndarray, steps: int) -> np.ndarray:
+    W, state = W0.copy(), optimizer.init(W0)
+    for _ in range(steps):
+        updates, state = optimizer.update(grad(W), state, W)
+        W = W + updates
+    return W
+
+
+TARGET = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.5]])
+
+
+def quadratic_grad(W: np.ndarray) -> np.ndarray:
+    """Gradient of ``f(W) = ||W - TARGET||^2 / 2``, minimised at ``TARGET``."""
+    return W - TARGET
+
+
+# (name, hyper, steps, bound on ||W_k - TARGET||_F from W0 = 0, ||TARGET|| = 3.98):
+QUADRATIC_TABLE = [
+    # GD contracts by exactly (1 - lr) per step.
+    ("gd", {"lr": 0.5}, 60, 4.0 * 0.5**60),
+    # Heavy ball on a 1-smooth, 1-strongly convex quadratic with beta = 0.1, lr = 0.8:
+    # the iteration matrix has spectral radius sqrt(beta) ~ 0.32 (double root); 1e-10 after
+    # 200 steps leaves a margin of many orders of magnitude for the polynomial factor.
+    ("momentum", {"lr": 0.8, "beta": 0.1}, 200, 1e-10),
+    # NGD moves exactly lr towards TARGET until it is within lr, then stays within lr.
+    ("ngd", {"lr": 0.05}, 100, 0.05),
+    # Sign descent moves each coordinate by lr towards its target: error <= lr per entry.
+    ("sign", {"lr": 0.05}, 100, 0.05 * math.sqrt(TARGET.size)),
+]
+
+
+@pytest.mark.parametrize(("name", "hyper", "steps", "bound"), QUADRATIC_TABLE, ids=lambda x: x)
+def test_optimizer_reaches_quadratic_minimum(name, hyper, steps, bound):
+    W = run(OPTIMIZERS[name](**hyper), quadratic_grad, np.zeros_like(TARGET), steps)
+    assert np.linalg.norm(W - TARGET) <= bound
+
+
+def test_adam_with_constant_gradient_is_sign_descent():
+    # Bias correction makes the moment estimates of a constant g exactly g and g^2, so each
+    # Adam step is -lr g / (|g| + eps) (Kingma and Ba, Sec. 3); rounding of 1 - b^t only.
+    g = np.array([[2.0, -0.5], [1e-3, -7.0]])
+    opt = OPTIMIZERS["adam"](0.1)
+    W, state = np.zeros_like(g), opt.init(g)
+    for _ in range(5):
+        updates, state = opt.update(g, state, W)
+        np.testing.assert_allclose(updates, -0.1 * g / (np.abs(g) + 1e-8), rtol=1e-12)
+    assert state.count == 5
+
+
+def test_momentum_velocity_is_geometric_sum():
+    # Constant gradient: v_k = g (1 - beta^(k+1)) / (1 - beta), in closed form.
+    g = np.array([[1.0, -2.0]])
+    opt = OPTIMIZERS["momentum"](0.1, beta=0.5)
+    state = opt.init(g)
+    for k in range(6):
+        updates, state = opt.update(g, state, g)
+        np.testing.assert_allclose(updates, -0.1 * g * (1 - 0.5 ** (k + 1)) / 0.5, rtol=1e-14)
+
+
+def test_ngd_step_has_length_lr_and_zero_gradient_is_a_fixed_point():
+    opt = OPTIMIZERS["ngd"](0.3)
+    g = np.array([[3.0, 4.0]])
+    updates, _ = opt.update(g, opt.init(g), g)
+    assert np.linalg.norm(updates) == pytest.approx(0.3, rel=4 * EPS)
+    updates, _ = opt.update(np.zeros_like(g), opt.init(g), g)
+    assert not np.any(updates)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizers_are_data(name):
+    opt = OPTIMIZERS[name](0.1)
+    assert isinstance(opt, Optimizer)
+    assert opt.name == name
+    assert opt.hyperparams["lr"] == 0.1
+    state = opt.init(np.zeros((2, 3)))
+    assert isinstance(state, tuple)  # a NamedTuple state
+    with pytest.raises(TypeError):
+        opt.hyperparams["lr"] = 1.0  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("name", "hyper", "error"),
+    [
+        ("gd", {"lr": 0.0}, ValueError),
+        ("gd", {"lr": -1.0}, ValueError),
+        ("ngd", {"lr": math.inf}, ValueError),
+        ("adam", {"lr": 0.1, "b1": 1.0}, ValueError),
+        ("momentum", {"lr": 0.1, "beta": -0.1}, ValueError),
+        ("sign", {"lr": "0.1"}, TypeError),
+    ],
+)
+def test_bad_hyperparameters_raise(name, hyper, error):
+    with pytest.raises(error):
+        OPTIMIZERS[name](**hyper)
+
+
+# -- GD on NTP instances -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fused_gd_matches_the_formula(seed):
+    inst = random_instance(seed)
+    W0 = np.random.default_rng(seed).standard_normal(inst.weight_shape)
+    lr = ntpprops.safe_step_size(inst)
+    expected = naive_gd(inst, W0, lr, 300)
+    for mode in ("logit", "weight"):
+        loop = FusedGD(
+            inst.embeddings, inst.probs, inst.context_weights, lr, W0, mode=mode, backend="numpy"
+        )
+        loop.advance(120)
+        loop.advance(180)
+        # GD with eta <= 1/L is non-expansive, so per-step rounding (a few eps * |W|) adds up
+        # at most linearly: 300 steps * 16 eps * max(1, |W|).
+        tol = 300 * 16 * EPS * max(1.0, np.abs(expected).max())
+        np.testing.assert_allclose(loop.weights(), expected, rtol=0, atol=tol)
+
+
+def test_train_gd_matches_generic_optimizer_loop():
+    inst = random_instance(7)
+    fused = train(inst, "gd", steps=400, init="lecun", seed=1, backend="numpy")
+    generic = train(inst, OPTIMIZERS["gd"](fused.lr), steps=400, init="lecun", seed=1)
+    tol = 400 * 16 * EPS * max(1.0, np.abs(generic.W).max())  # as in the test above
+    np.testing.assert_allclose(fused.W, generic.W, rtol=0, atol=tol)
+    np.testing.assert_allclose(fused.loss, generic.loss, rtol=1e-12)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed (optional accelerator)")
+@pytest.mark.parametrize("seed", range(3))
+def test_numba_loop_equals_numpy_loop(seed):
+    inst = random_instance(seed, m=5, V=7, d=9)
+    W0 = np.random.default_rng(seed).standard_normal(inst.weight_shape)
+    lr = 1.9 / ntpprops.smoothness_bound(inst)
+    args = (inst.embeddings, inst.probs, inst.context_weights, lr, W0)
+    loops = [FusedGD(*args, mode="logit", backend=b) for b in ("numpy", "numba")]
+    for loop in loops:
+        loop.advance(500)
+    # Same operations in the same order except exp/sum rounding: <= a few eps per step,
+    # accumulated at most linearly by the non-expansive GD map (eta < 2/L).
+    W_np, W_nb = (loop.weights() for loop in loops)
+    tol = 500 * 16 * EPS * max(1.0, np.abs(W_np).max())
+    np.testing.assert_allclose(W_nb, W_np, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gd_loss_decreases_by_the_descent_lemma_at_the_safe_step(seed):
+    inst = random_instance(seed, m=3 + seed % 3, V=4, d=5 + seed % 2, support=2)
+    lr = ntpprops.safe_step_size(inst)
+    L = ntpprops.smoothness_bound(inst)
+    result = train(inst, "gd", steps=150, init="lecun", seed=seed, record=np.arange(151))
+    drop = -np.diff(result.loss)
+    # Descent lemma: CE_k - CE_{k+1} >= eta (1 - eta L / 2) ||g_k||^2; slack: rounding of CE.
+    guaranteed = lr * (1 - lr * L / 2) * result.grad_norm[:-1] ** 2
+    assert np.all(drop >= guaranteed - 64 * EPS * np.abs(result.loss[:-1]))
+    assert np.all(np.diff(result.excess_loss) <= 0)
+
+
+def test_full_support_gd_converges_to_w_star_plus_perp_of_w0():
+    # THEORY.md: every S_j = V puts the gradient in F, so P_perp W_k = P_perp W_0 exactly and
+    # P_F W_k -> W*: the limit is W* + P_perp(W_0).
+    inst = full_support_instance()
+    W0 = np.random.default_rng(3).standard_normal(inst.weight_shape)
+    result = train(inst, "gd", steps=20_000, init=W0, lr=1.9 / ntpprops.smoothness_bound(inst))
+    limit = ntpprops.w_star(inst) + ntpprops.project_f_perp(inst, W0)
+    perp_drift = np.linalg.norm(ntpprops.project_f_perp(inst, result.W - W0))
+    assert perp_drift <= 1e-12 * 20_000 * max(1.0, np.abs(W0).max())  # rounding per step
+    # Near the minimiser ||W - limit|| <= ||grad|| / mu with mu the smallest curvature of CE
+    # on F there; factor 2 for the Hessian's change over that tiny distance.
+    mu = smallest_curvature_on_f(inst, limit)
+    assert np.linalg.norm(result.W - limit) <= 2 * result.grad_norm[-1] / mu + 1e-12
+    assert result.grad_norm[-1] < 1e-9  # the run did converge (linear rate on F)
+
+
+def smallest_curvature_on_f(inst: NTPInstance, W: np.ndarray) -> float:
+    """``lambda_min`` of the dense Hessian of CE at ``W`` restricted to F (tiny instances)."""
+    V, d = inst.weight_shape
+    hess = np.zeros((V * d, V * d))
+    for h, p_weight, s in zip(
+        inst.embeddings, inst.context_weights, _softmax_rows(inst, W), strict=True
+    ):
+        hess += p_weight * np.kron(np.diag(s) - np.outer(s, s), np.outer(h, h))
+    basis = np.stack([ntpprops.project_f(inst, e.reshape(V, d)).ravel() for e in np.eye(V * d)])
+    u, sing, _ = np.linalg.svd(basis.T)
+    q = u[:, sing > 1e-10]
+    return float(np.linalg.eigvalsh(q.T @ hess @ q)[0])
+
+
+def _softmax_rows(inst: NTPInstance, W: np.ndarray) -> np.ndarray:
+    Z = inst.embeddings @ W.T
+    S = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return S / S.sum(axis=1, keepdims=True)
+
+
+# -- TrainResult and its metrics ---------------------------------------------------------------
+
+
+def one_hot_instance() -> NTPInstance:
+    """Two orthogonal contexts, each followed by its own token: W^mm = [[.5, -.5], [-.5, .5]]
+    by hand (margins W_00 - W_10 >= 1 and W_11 - W_01 >= 1 at least norm), W* = 0, F = {0}."""
+    return NTPInstance(np.eye(2), np.eye(2))
+
+
+HAND_W_MM = np.array([[0.5, -0.5], [-0.5, 0.5]])
+
+
+def test_train_result_fields_and_metrics(monkeypatch):
+    monkeypatch.setattr(svm_module, "ntp_svm", lambda inst, **kw: HAND_W_MM.copy())
+    inst = one_hot_instance()
+    result = train(inst, "gd", steps=1000)
+    assert isinstance(result, TrainResult)
+    n = result.steps.size
+    assert result.steps[0] == 0 and result.steps[-1] == 1000
+    for name in ("loss", "excess_loss", "norm", "grad_norm", "cos_mm", "cos_mm_corrected"):
+        assert getattr(result, name).shape == (n,)
+    assert result.W.shape == result.W0.shape == (2, 2)
+    assert result.method == "gd" and result.lr == ntpprops.safe_step_size(inst)
+    # From W0 = 0, symmetry keeps W_k on the ray of W^mm: cos = 1 after step 0 (0/0 = nan).
+    assert math.isnan(result.cos_mm[0])
+    np.testing.assert_allclose(result.cos_mm[1:], 1.0, rtol=0, atol=4 * EPS)
+    np.testing.assert_array_equal(result.cos_mm_corrected[1:], result.cos_mm[1:])  # W* = 0
+    np.testing.assert_allclose(result.dist_f_wstar, 0.0, atol=0)  # F = {0}
+    assert np.all(np.diff(result.norm) > 0)  # W_k = c_k W^mm with c_k increasing
+    assert result.norm[-1] == pytest.approx(np.linalg.norm(result.W), rel=0)
+    # H = 0 entropy (one-hot): the excess is the loss itself.
+    np.testing.assert_allclose(result.excess_loss, result.loss, rtol=1e-12)
+    with pytest.raises(AttributeError):
+        result.lr = 1.0  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        result.loss[0] = 0.0
+
+
+def test_missing_limits_give_none(monkeypatch):
+    def not_separable(inst, **kw):
+        raise ntpprops.NotSeparableError("no separator")
+
+    monkeypatch.setattr(svm_module, "ntp_svm", not_separable)
+    result = train(random_instance(0), "ngd", steps=10)
+    assert result.cos_mm is None and result.cos_mm_corrected is None and result.w_mm is None
+    assert result.dist_f_wstar is not None and result.w_star is not None  # d > m: compatible
+
+
+@pytest.mark.parametrize(
+    ("steps", "record", "expected"),
+    [
+        (0, "log", [0]),
+        (5, "log", [0, 1, 2, 3, 4, 5]),
+        (1000, 2, [0, 1000]),
+        (1000, [0, 10, 999], [0, 10, 999]),
+        (10, np.array([3, 7]), [3, 7]),
+    ],
+)
+def test_record_modes(steps, record, expected):
+    np.testing.assert_array_equal(record_steps(steps, record), expected)
+
+
+def test_log_record_is_log_spaced_with_ends():
+    grid = record_steps(10**6, "log")
+    assert grid[0] == 0 and grid[-1] == 10**6 and 40 <= grid.size <= 50
+    big = grid[grid >= 100]  # rounding to integers moves these by at most 0.5%
+    # 49 points from 1 to 10^6: constant ratio 10^(6/48), up to twice that rounding.
+    np.testing.assert_allclose(big[1:] / big[:-1], 10 ** (6 / 48), rtol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"method": "sgd"}, ValueError),
+        ({"method": 3}, TypeError),
+        ({"steps": -1}, ValueError),
+        ({"steps": 2.5}, TypeError),
+        ({"steps": True}, TypeError),
+        ({"lr": 0.0}, ValueError),
+        ({"lr": math.nan}, ValueError),
+        ({"init": "he"}, ValueError),
+        ({"init": np.zeros((2, 2))}, InvalidInstanceError),
+        ({"init": np.full((5, 6), np.inf)}, InvalidInstanceError),
+        ({"init": "lecun", "seed": "zero"}, TypeError),
+        ({"record": "linear"}, ValueError),
+        ({"record": 1}, ValueError),
+        ({"record": [5, 3]}, ValueError),
+        ({"record": [0, 11]}, ValueError),
+        ({"record": [0.5, 1.0]}, TypeError),
+        ({"method": OPTIMIZERS["gd"](0.1), "lr": 0.1}, ValueError),
+        ({"backend": "cuda"}, ValueError),
+    ],
+)
+def test_bad_arguments_raise(kwargs, error):
+    inst = random_instance(0)
+    with pytest.raises(error):
+        train(inst, **{"steps": 10, **kwargs})
+
+
+def test_bad_instance_raises():
+    with pytest.raises(TypeError, match="NTPInstance"):
+        train("not an instance")  # type: ignore[arg-type]
+
+
+def test_divergence_raises_solver_error():
+    inst = random_instance(1)
+    with pytest.raises(ntpprops.SolverError, match="overflowed"):
+        # The gradient is bounded, so only absurd weights overflow: logits of 1e308-sized W.
+        train(inst, "gd", steps=10, init=np.full(inst.weight_shape, 1e308))
+
+
+def test_seed_determinism_and_lecun_scale():
+    inst = random_instance(0, m=3, V=40, d=50)
+    a = train(inst, "adam", steps=20, init="lecun", seed=5)
+    b = train(inst, "adam", steps=20, init="lecun", seed=5)
+    c = train(inst, "adam", steps=20, init="lecun", seed=6)
+    np.testing.assert_array_equal(a.W, b.W)
+    assert not np.array_equal(a.W0, c.W0)
+    # LeCun normal: 2000 N(0, 1/d) entries; the sample variance is within 5 standard errors
+    # (sqrt(2 / n) relative) of 1/d.
+    var = a.W0.var() * inst.dim
+    assert abs(var - 1.0) <= 5 * math.sqrt(2 / a.W0.size)
+
+
+def test_default_learning_rates():
+    inst = random_instance(0)
+    assert train(inst, "gd", steps=1).lr == ntpprops.safe_step_size(inst)
+    for name in ("ngd", "adam", "sign"):
+        assert train(inst, name, steps=1).lr == 0.01
