@@ -68,12 +68,27 @@ def ce_loss(inst: NTPInstance, W: ArrayLike) -> float:
     float
         ``-sum_j pi_j sum_{z in S_j} p_jz log softmax_z(W h_j)``.
     """
-    L = logits(inst, W)
-    lse = logsumexp(L, axis=1)
-    # p_jz (lse_j - l_jz): each factor is a difference of O(|l|) numbers, never exp'd.
-    neg_log_q = lse[:, None] - L
+    neg_log_q = -_log_softmax(logits(inst, W), None)
     per_context = np.where(inst.supports, inst.probs * neg_log_q, 0.0).sum(axis=1)
     return float(inst.context_weights @ per_context)
+
+
+def _log_softmax(L: FloatArray, mask: NDArray[np.bool_] | None) -> FloatArray:
+    """Row-wise ``log softmax`` of ``L`` over the entries in ``mask`` (all when ``None``).
+
+    Computed as ``(l - max) - log sum exp(l - max)``, never as ``l - logsumexp(l)``: with
+    logits of size 1e6 the latter carries an absolute error of ``ulp(1e6) ~ 1e-10``, the
+    former an error relative to the (small) differences that matter. Entries outside
+    ``mask`` come out relative to the mask's partition (used for out-of-support tokens).
+    """
+    if mask is None:
+        top = L.max(axis=1, keepdims=True)
+        shifted = L - top
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    top = np.where(mask, L, -np.inf).max(axis=1, keepdims=True)
+    shifted = L - top
+    in_mass = np.where(mask, np.exp(np.where(mask, shifted, 0.0)), 0.0).sum(axis=1, keepdims=True)
+    return shifted - np.log(in_mass)
 
 
 def ce_grad(inst: NTPInstance, W: ArrayLike) -> FloatArray:
@@ -85,6 +100,8 @@ def ce_grad(inst: NTPInstance, W: ArrayLike) -> FloatArray:
 
 def _split_log_partition(inst: NTPInstance, L: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Log-partition over each support, and ``log(1 + out-of-support mass ratio)``.
+
+    Kept for internal callers (``_regpath``); the losses here use :func:`_log_softmax`.
 
     Returns
     -------
@@ -100,6 +117,19 @@ def _split_log_partition(inst: NTPInstance, L: FloatArray) -> tuple[FloatArray, 
     with np.errstate(divide="ignore"):
         lse_out = logsumexp(masked_out, axis=1)  # -inf for a full support
     return lse_support, np.logaddexp(0.0, lse_out - lse_support)
+
+
+def _out_of_support_log_ratio(inst: NTPInstance, log_q_support: FloatArray) -> FloatArray:
+    """``log(1 + sum_{v not in S_j} exp(l_jv - lse_support_j)) = -log(1 - q_out)``, shape (m,).
+
+    ``log_q_support`` is :func:`_log_softmax` over the supports, so its out-of-support entries
+    are ``l_jv - lse_support_j``; accurate even when the out-of-support mass is far below
+    machine epsilon.
+    """
+    masked_out = np.where(inst.supports, -np.inf, log_q_support)
+    with np.errstate(divide="ignore"):
+        log_ratio = logsumexp(masked_out, axis=1)  # -inf for a full support
+    return np.logaddexp(0.0, log_ratio)
 
 
 def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
@@ -123,10 +153,10 @@ def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
     float
         Non-negative.
     """
-    L = logits(inst, W)
-    lse_support, log_out = _split_log_partition(inst, L)
+    log_q_support = _log_softmax(logits(inst, W), inst.supports)
+    log_out = _out_of_support_log_ratio(inst, log_q_support)
     P = inst.probs
-    log_q = np.where(inst.supports, L - lse_support[:, None], -np.inf)  # log q_z|S
+    log_q = np.where(inst.supports, log_q_support, -np.inf)  # log q_z|S
     x = np.where(inst.supports, np.log(np.where(inst.supports, P, 1.0)) - log_q, 0.0)
     near = x >= -1.0
     x_near = np.where(near, x, 0.0)
@@ -141,9 +171,8 @@ def ce_f_loss(inst: NTPInstance, W: ArrayLike) -> float:
     ``sum_j pi_j sum_{z in S_j} p_jz log(1 + sum_{z' in S_j, z' != z} exp(-(l_jz - l_jz')))``,
     i.e. the cross-entropy with the out-of-support tokens dropped from the softmax.
     """
-    L = logits(inst, W)
-    lse_support, _ = _split_log_partition(inst, L)
-    per_context = np.where(inst.supports, inst.probs * (lse_support[:, None] - L), 0.0)
+    log_q_support = _log_softmax(logits(inst, W), inst.supports)
+    per_context = np.where(inst.supports, -inst.probs * log_q_support, 0.0)
     return float(inst.context_weights @ per_context.sum(axis=1))
 
 
