@@ -74,7 +74,7 @@ class SeparabilityResult:
     separable : bool
     witness : ndarray, shape (V, d), or None
         When separable: ``W^d`` in ``F^perp`` with every NTP margin ``>= 1`` in floating point
-        (``W^mm``, scaled up by at most ``1e-12`` relative to absorb rounding). When every
+        (``W^mm``, scaled up by at most ``1e-9`` relative to absorb rounding). When every
         support is full, Definition 2 holds vacuously and the witness is ``0``.
     margin : float
         The largest NTP margin of a unit-norm direction in ``F^perp``: ``1 / ||W^mm||`` when

@@ -78,6 +78,12 @@ ACTIVE_RTOL = 1e-11
 #: Cap on PDAS iterations (typically 5-10 are needed; a cycle is detected earlier).
 MAX_PDAS_ITER = 200
 
+#: The witness is ``W^mm`` scaled up by at most this much (its margins are ``1 - O(rounding)``).
+WITNESS_RTOL = 1e-9
+
+#: Largest ``V m^2`` for which the per-token blocks are solved in one batched call.
+BATCH_MAX_ENTRIES = 4e6
+
 #: Largest ``(V r) x n_out`` dense matrix the min-norm-point decision builds (float64 entries).
 DENSE_MAX_ENTRIES = 4e7
 
@@ -188,7 +194,48 @@ def _solve_pattern(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatAr
 
     Unknowns: ``C`` on the pattern and the support logits ``t`` (m,). Per token ``v``:
     ``K_vv c_v = t_R - o_R``; the row sums ``C 1 = 0`` give the Schur system for ``t``.
+    Small problems with every block positive definite take one batched (vectorised) solve.
     """
+    m, V = pattern.shape
+    if V * m * m <= BATCH_MAX_ENTRIES:
+        C = _solve_pattern_batched(K, pattern, out)
+        if C is not None:
+            return C
+    return _solve_pattern_blocks(K, pattern, out)
+
+
+def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray | None:
+    """:func:`_solve_pattern` with every ``K_vv`` padded to ``m x m`` (identity off ``R_v``).
+
+    Returns None when some block is not numerically positive definite.
+    """
+    m = pattern.shape[0]
+    mask = pattern.T  # (V, m)
+    square = mask[:, :, None] & mask[:, None, :]
+    stack = np.where(square, K, 0.0)
+    idx = np.arange(m)
+    stack[:, idx, idx] += ~mask
+    try:
+        chol = np.linalg.cholesky(stack)
+    except np.linalg.LinAlgError:
+        return None
+    pivots = np.diagonal(chol, axis1=1, axis2=2) ** 2
+    scale = np.max(np.where(mask, np.diagonal(K), 0.0), axis=1, keepdims=True)
+    if np.any(mask & (pivots <= RANK_RTOL * scale)):
+        return None
+    inv = np.linalg.inv(stack)
+    inv[~square] = 0.0
+    o = (out.T & mask).astype(np.float64)
+    schur = inv.sum(axis=0)
+    rhs = np.einsum("vij,vj->i", inv, o)
+    t = scipy.linalg.cho_solve(
+        scipy.linalg.cho_factor(schur, lower=True, check_finite=False), rhs, check_finite=False
+    )
+    return np.einsum("vij,vj->iv", inv, t[None, :] - o)
+
+
+def _solve_pattern_blocks(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray:
+    """:func:`_solve_pattern` token by token, with pseudo-inverses for singular blocks."""
     m, V = pattern.shape
     schur = np.zeros((m, m))
     rhs = np.zeros(m)
@@ -302,7 +349,7 @@ def polish_from(inst: NTPInstance, active: BoolArray) -> tuple[FloatArray, Float
 
 
 def _witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
-    """``W`` scaled up (by at most ``1e-12`` relative) so every NTP margin is ``>= 1``."""
+    """``W`` scaled up (by at most ``WITNESS_RTOL`` relative) so every NTP margin is ``>= 1``."""
     raw = raw_margin(inst, W)
     factor = 1.0 / raw if raw < 1.0 else 1.0
     witness = W * factor
@@ -311,7 +358,7 @@ def _witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
             break
         factor *= 1.0 + 2.0**-44
         witness = W * factor
-    if not raw_margin(inst, witness) >= 1.0 or abs(factor - 1.0) > 1e-12:
+    if not raw_margin(inst, witness) >= 1.0 or abs(factor - 1.0) > WITNESS_RTOL:
         raise SolverError(
             f"the NTP-SVM solution has raw margin {raw!r}, too far from 1 to be a witness; "
             "try method='cvxpy'"

@@ -1,0 +1,213 @@
+"""The NTP-SVM (Definition 3): exact solutions, KKT certificates and independent cross-checks.
+
+Independent references: hand-derived ``W^mm`` on tiny instances, cvxpy + Clarabel on the
+primal (raw, unpolished answer) and scikit-learn's Crammer-Singer SVM on one-hot data.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ntpprops import (
+    NotSeparableError,
+    NTPInstance,
+    SVMResult,
+    is_separable,
+    ntp_margin,
+    ntp_svm,
+    ntp_svm_result,
+    project_f,
+)
+from ntpprops._separability import SeparabilityResult, separability_certificate_bound
+from ntpprops._svm import KKT_RTOL, kkt_report
+from ntpprops._svm_cvxpy import solve_cvxpy
+
+
+def _instance(H, supports, seed=0, weights=None):
+    rng = np.random.default_rng(seed)
+    supports = np.asarray(supports, dtype=bool)
+    P = np.where(supports, rng.uniform(0.5, 1.5, supports.shape), 0.0)
+    return NTPInstance(H, P / P.sum(axis=1, keepdims=True), weights)
+
+
+def _random_instance(m, V, d, S, seed):
+    rng = np.random.default_rng(seed)
+    supports = np.zeros((m, V), dtype=bool)
+    for j in range(m):
+        supports[j, rng.choice(V, size=S, replace=False)] = True
+    return _instance(rng.standard_normal((m, d)), supports, seed)
+
+
+def _relative(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# -- hand-derived solutions ---------------------------------------------------------------
+
+HAND_BUILT = {
+    # V = 2, d = 1, one-hot: h_1 = 1 with label 0 and h_2 = -2 with label 1. Constraints
+    # w0 - w1 >= 1 and 2 (w0 - w1) >= 1; only the first binds, so W = (1/2, -1/2)^T with
+    # lambda = (1/2, 0) (W = lambda_1 (e0 - e1) h_1).
+    "one-hot-1d": (
+        [[1.0], [-2.0]],
+        [[1, 0], [0, 1]],
+        np.array([[0.5], [-0.5]]),
+        np.array([0.5, 0.0]),
+    ),
+    # V = 3, d = 1, m = 1, h = 1, S = {0, 1}: (6a) forces w0 = w1 = a, (6b) a - w2 >= 1.
+    # min 2a^2 + (a - 1)^2 gives a = 1/3, W = (1/3, 1/3, -2/3)^T. Stationarity:
+    # W = lambda P_perp(e0 - e2) = lambda (1/2, 1/2, -1) gives lambda = 2/3.
+    "support-of-two": (
+        [[1.0]],
+        [[1, 1, 0]],
+        np.array([[1.0], [1.0], [-2.0]]) / 3.0,
+        np.array([2.0 / 3.0]),
+    ),
+    # Orthogonal contexts h_1 = (1, 0), h_2 = (0, 2) decouple the columns of W. Column 1 is
+    # the previous case. Column 2 (context 2, S = {2}): 2 (w2 - w0) >= 1, 2 (w2 - w1) >= 1;
+    # by symmetry w0 = w1 = -a, w2 = b, a + b = 1/2, min 2a^2 + b^2 gives a = 1/6, b = 1/3.
+    # Duals: column 2 = 2 (mu_0 (e2 - e0) + mu_1 (e2 - e1)) gives mu_0 = mu_1 = 1/12.
+    "orthogonal-contexts": (
+        [[1.0, 0.0], [0.0, 2.0]],
+        [[1, 1, 0], [0, 0, 1]],
+        np.array([[1 / 3, -1 / 6], [1 / 3, -1 / 6], [-2 / 3, 1 / 3]]),
+        np.array([2 / 3, 1 / 12, 1 / 12]),
+    ),
+}
+
+
+@pytest.mark.parametrize("method", ["active-set", "cvxpy"])
+@pytest.mark.parametrize("name", sorted(HAND_BUILT))
+def test_hand_derived_solutions(name, method):
+    H, supports, W_expected, duals_expected = HAND_BUILT[name]
+    result = ntp_svm_result(_instance(H, supports), method=method)
+    # Both methods end with an exact solve on the active set: rounding only (entries O(1)).
+    np.testing.assert_allclose(result.W, W_expected, atol=1e-13)
+    np.testing.assert_allclose(result.duals, duals_expected, atol=1e-13)
+    assert result.margin == pytest.approx(1.0 / np.linalg.norm(W_expected), rel=1e-13)
+    assert result.kkt.ok and result.method == method
+
+
+# -- cross-checks against independent solvers ----------------------------------------------
+
+CASES = [(8, 5, 10, 2), (12, 6, 14, 3), (6, 4, 3, 2), (10, 5, 4, 1), (30, 6, 40, 4)]
+
+
+@pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
+def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
+    for seed in range(4):
+        inst = _random_instance(m, V, d, S, seed)
+        if not is_separable(inst):
+            continue
+        ours = ntp_svm_result(inst)
+        raw = solve_cvxpy(inst, polish=False)
+        assert raw is not None
+        W_raw, duals_raw, _ = raw
+        # Clarabel stops at relative gap and feasibility 1e-12; for the 1-strongly convex
+        # objective ||W||^2 / 2 that bounds ||W - W^mm||^2 / ||W^mm||^2 by about 1e-12, i.e.
+        # 1e-6 relative (observed: ~1e-11).
+        assert _relative(W_raw, ours.W) <= 1e-6
+        assert np.max(np.abs(duals_raw - ours.duals)) <= 1e-6 * np.max(ours.duals)
+        polished = ntp_svm_result(inst, method="cvxpy")
+        # Polished from Clarabel's active set: the same exact KKT point, to rounding.
+        assert _relative(polished.W, ours.W) <= 1e-10
+
+
+def test_one_hot_matches_crammer_singer_svm():
+    sklearn_svm = pytest.importorskip("sklearn.svm")
+    rng = np.random.default_rng(0)
+    m, V, d = 30, 5, 40
+    H = rng.standard_normal((m, d))
+    labels = np.concatenate([np.arange(V), rng.integers(0, V, m - V)])
+    result = ntp_svm_result(NTPInstance(H, np.eye(V)[labels]))
+    # Remark 1: with every S_j = 1, W^mm is the hard-margin Crammer-Singer SVM. The soft-margin
+    # problem has the same solution once C exceeds every per-sample dual mass sum_v lambda_jv.
+    C = 100.0 * float(result.duals.reshape(m, V - 1).sum(axis=1).max())
+    clf = sklearn_svm.LinearSVC(
+        multi_class="crammer_singer", fit_intercept=False, C=C, tol=1e-8, max_iter=100_000
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(H, labels)
+    # liblinear stops when its dual projected gradient is below tol = 1e-8; the dual
+    # suboptimality is then O(n_dual * tol * max alpha) and, by 1-strong convexity of the
+    # primal, ||W - W^mm|| = O(sqrt(that)) ~ 1e-5 relative here (observed: ~2e-9).
+    assert _relative(clf.coef_, result.W) <= 1e-5
+
+
+# -- properties of the solution --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
+def test_solution_passes_kkt_and_margin_identities(m, V, d, S):
+    for seed in range(3):
+        inst = _random_instance(m, V, d, S, seed)
+        if not is_separable(inst):
+            continue
+        result = ntp_svm_result(inst)
+        assert isinstance(result, SVMResult)
+        kkt = result.kkt
+        assert kkt.ok and kkt.worst <= KKT_RTOL
+        assert result.duals.shape == result.active.shape
+        assert np.all(result.duals >= 0.0)
+        W = result.W
+        # Exact KKT solve: margins and P_F W are rounding (1e-10 leaves room for
+        # conditioning up to ~1e5).
+        assert ntp_margin(inst, W) == pytest.approx(1.0 / np.linalg.norm(W), rel=1e-10)
+        assert result.margin == pytest.approx(is_separable(inst).margin, rel=1e-12)
+        assert np.linalg.norm(project_f(inst, W)) <= 1e-10 * np.linalg.norm(W)
+
+
+def test_kkt_report_detects_perturbations():
+    inst = _random_instance(8, 5, 10, 2, seed=1)
+    result = ntp_svm_result(inst)
+    W, duals = result.W, result.duals
+    assert kkt_report(inst, W, duals).ok
+    assert not kkt_report(inst, 1.001 * W, duals).ok  # stationarity breaks
+    assert not kkt_report(inst, 0.999 * W, 0.999 * duals).ok  # margins drop below 1
+    bumped = duals.copy()
+    bumped[np.argmin(duals)] += 1e-3 * duals.max()
+    assert not kkt_report(inst, W, bumped).ok
+
+
+def test_solution_ignores_context_weights_and_in_support_probabilities():
+    inst = _random_instance(12, 6, 14, 3, seed=2)
+    rng = np.random.default_rng(3)
+    other = _instance(inst.embeddings, inst.supports, seed=9, weights=rng.random(12) + 0.1)
+    # Definition 3 reads only H and the supports: same problem, same exact solution.
+    assert _relative(ntp_svm(other), ntp_svm(inst)) <= 1e-12
+
+
+def test_results_are_cached_and_ntp_svm_returns_a_copy():
+    inst = _random_instance(8, 5, 10, 2, seed=0)
+    assert ntp_svm_result(inst) is ntp_svm_result(inst, method="auto")
+    W = ntp_svm(inst)
+    W[:] = 0.0
+    assert np.any(ntp_svm(inst))
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["auto", "cvxpy"])
+def test_non_separable_raises_with_certificate(method):
+    inst = _instance([[1.0, 1.0], [1.0, 1.0]], [[1, 0, 0], [0, 1, 1]])
+    with pytest.raises(NotSeparableError, match="not NTP-separable") as info:
+        ntp_svm(inst, method=method)
+    certificate = info.value.certificate
+    assert isinstance(certificate, SeparabilityResult) and not certificate
+    assert separability_certificate_bound(inst, certificate.certificate) >= 1e12
+
+
+def test_full_supports_raise_not_separable():
+    inst = _instance([[1.0], [2.0]], [[1, 1], [1, 1]])
+    with pytest.raises(NotSeparableError, match="every support is full"):
+        ntp_svm_result(inst)
+
+
+def test_unknown_method_is_rejected():
+    with pytest.raises(ValueError, match="method must be one of"):
+        ntp_svm(_random_instance(4, 3, 5, 1, seed=0), method="gurobi")
