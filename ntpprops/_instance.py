@@ -116,8 +116,9 @@ class NTPInstance:
     Raises
     ------
     InvalidInstanceError
-        On wrong shapes, non-finite values, negative probabilities, rows not summing to one,
-        non-positive weights, ``m = 0`` or ``V < 2``.
+        On wrong shapes, complex or text dtypes, non-finite values, negative probabilities,
+        rows not summing to one, non-positive weights, ``m = 0``, ``V < 2`` or ``d = 0``; the
+        message names the field, the offending entry and (for row sums) the tolerance.
 
     Notes
     -----
@@ -262,6 +263,12 @@ class NTPInstance:
         NTPInstance
             With ``pi_j`` proportional to the row totals and ``p_j`` the row frequencies;
             the counts are kept in ``.counts``.
+
+        Raises
+        ------
+        InvalidInstanceError
+            If the counts are not a 2-D array of non-negative integers (integer-valued floats
+            are accepted) fitting in int64, if a row is all zero, or as the constructor does.
         """
         raw = np.asarray(counts)
         if raw.dtype == object or not (

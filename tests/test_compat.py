@@ -286,3 +286,15 @@ def test_cached_result_is_shared_and_read_only():
     assert not first.w_star.flags.writeable
     incompatible = is_compatible(NTPInstance(*INCOMPATIBLE["same-embedding"]))
     assert not incompatible.certificate.flags.writeable
+
+
+def test_all_zero_embeddings_are_compatible_only_with_uniform_in_support_laws():
+    # H = 0: every generator is 0, F = {0}; Eq. 4 holds iff every log-ratio is 0.
+    uniform = NTPInstance(np.zeros((2, 3)), [[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    result = is_compatible(uniform)
+    assert result.compatible and result.f_dim == 0
+    np.testing.assert_array_equal(w_star(uniform), np.zeros((3, 3)))
+    skewed = NTPInstance(np.zeros((2, 3)), [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    result = is_compatible(skewed)
+    assert not result.compatible and result.f_dim == 0
+    assert incompatibility_bound(skewed, result.certificate) == math.inf
