@@ -165,7 +165,8 @@ class FusedGD:
     ) -> None:
         m, d = H.shape
         if mode == "auto":
-            mode = "logit" if m < 2 * d else "weight"
+            # logit mode: m^2 V flops and four (m, V) passes besides; weight mode: 2 m d V.
+            mode = "logit" if m <= d else "weight"
         if mode not in ("logit", "weight"):
             raise ValueError(f"mode must be 'auto', 'logit' or 'weight', got {mode!r}")
         self.mode = mode
@@ -183,7 +184,10 @@ class FusedGD:
             self.C = np.zeros((m, P.shape[1]))
         else:
             self.W = self.W0.copy()
-            self.R = np.empty_like(self.Z)
+            # The P part of the gradient, (diag(eta pi) P)^T H, is constant: computed once, so
+            # a step touches the (m, V) logits in four passes (max, shift, exp, sum) only.
+            self.grad_P = self.scaled_P.T @ self.H
+            self.scaled_H = np.empty_like(self.H)
         self._sync_logits()
 
     def _sync_logits(self) -> None:
@@ -212,17 +216,24 @@ class FusedGD:
         self.steps_done += n
 
     def _weight_step(self) -> None:
-        np.matmul(self.H, self.W.T, out=self.Z)
-        _scaled_residual_numpy(self.Z, self.scaled_P, self.scale, self.R, self._row)
-        # W^T -= H^T R, as one in-place accumulation (no V x d temporary).
-        _accumulate(self.W, self.R, self.H)
+        Z, row = self.Z, self._row
+        np.matmul(self.H, self.W.T, out=Z)
+        np.max(Z, axis=1, keepdims=True, out=row)
+        Z -= row
+        np.exp(Z, out=Z)
+        np.sum(Z, axis=1, keepdims=True, out=row)
+        # softmax^T diag(eta pi) H = exp^T diag(eta pi / rowsum) H: scale H's rows, not Z's.
+        np.divide(self.scale[:, None], row, out=row)
+        np.multiply(self.H, row, out=self.scaled_H)
+        _accumulate(self.W, Z, self.scaled_H)
+        self.W += self.grad_P
 
 
-def _accumulate(W: FloatArray, R: FloatArray, H: FloatArray) -> None:
-    """``W -= R^T H`` in place via BLAS ``dgemm`` with ``beta = 1``."""
+def _accumulate(W: FloatArray, E: FloatArray, G: FloatArray) -> None:
+    """``W -= E^T G`` in place via BLAS ``dgemm`` with ``beta = 1`` (no (V, d) temporary)."""
     from scipy.linalg.blas import dgemm
 
-    # In Fortran order W^T (d, V) is W's own buffer: W^T <- -H^T R + W^T.
-    out = dgemm(-1.0, H.T, R.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+    # In Fortran order W^T (d, V) is W's own buffer: W^T <- -G^T E + W^T.
+    out = dgemm(-1.0, G.T, E.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
     if not np.shares_memory(out, W):  # pragma: no cover - BLAS copied; keep the result
         W[...] = out.T
