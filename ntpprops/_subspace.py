@@ -116,15 +116,20 @@ class GramFactor:
     cholesky: FloatArray
 
     @classmethod
-    def of(cls, gram: FloatArray) -> GramFactor:
-        """Factorise a PSD Gram matrix, shape (n, n)."""
+    def of(cls, gram: FloatArray, *, overwrite: bool = False) -> GramFactor:
+        """Factorise a PSD Gram matrix, shape (n, n).
+
+        With ``overwrite=True`` the (C-contiguous) ``gram`` is scaled and factorised in place,
+        saving an ``n x n`` copy (200 MB at n = 5000); its contents are then undefined.
+        """
         n = gram.shape[0]
         norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
         nonzero = norms > 0.0
         if not np.any(nonzero):
             return cls(n, 0, np.zeros(0, np.intp), np.zeros(0), np.zeros((0, 0)))
         inv = np.where(nonzero, 1.0 / np.where(nonzero, norms, 1.0), 0.0)
-        unit = gram * inv[:, None]
+        unit = gram if overwrite and gram.flags.c_contiguous else gram.copy()
+        unit *= inv[:, None]
         unit *= inv[None, :]
         # ``unit`` is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
         # factorises it in place instead of copying n^2 floats.
@@ -162,7 +167,8 @@ def gram_factor(inst: NTPInstance) -> tuple[Atoms, GramFactor]:
         gens = f_generators(inst)
         for array in gens:
             array.setflags(write=False)  # shared through the cache
-        cached = inst._cache["f_gram"] = (gens, GramFactor.of(atom_gram(kernel(inst), gens)))
+        gram = atom_gram(kernel(inst), gens)  # a fresh array: factorise it in place
+        cached = inst._cache["f_gram"] = (gens, GramFactor.of(gram, overwrite=True))
     return cached
 
 
