@@ -123,7 +123,10 @@ class NTPInstance:
     Notes
     -----
     Instances are immutable; arrays are read-only. Derived quantities (the Gram factorisation
-    of the subspace ``F``, ``W*``, ``W^mm``) are cached on the instance.
+    of the subspace ``F``, ``W*``, ``W^mm``) are cached on the instance; the cache is not
+    pickled. Equality compares ``embeddings``, ``probs`` and ``context_weights`` exactly
+    (labels and counts are annotations); a pickled or ``replace``-d copy is equal to its
+    source.
     """
 
     __slots__ = (
