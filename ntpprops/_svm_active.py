@@ -36,7 +36,6 @@ import time
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 from numpy.typing import NDArray
 
 from ntpprops._atoms import Atoms
@@ -81,8 +80,9 @@ MAX_PDAS_ITER = 200
 #: The witness is ``W^mm`` scaled up by at most this much (its margins are ``1 - O(rounding)``).
 WITNESS_RTOL = 1e-9
 
-#: Largest ``V m^2`` for which the per-token blocks are solved in one batched call.
-BATCH_MAX_ENTRIES = 4e6
+#: Largest ``V m^3`` for which the per-token blocks are padded to ``m x m`` and solved in one
+#: batched call (removes per-token Python overhead; wasteful when blocks are much smaller).
+BATCH_MAX_FLOPS = 1e7
 
 #: Largest ``(V r) x n_out`` dense matrix the min-norm-point decision builds (float64 entries).
 DENSE_MAX_ENTRIES = 4e7
@@ -158,7 +158,9 @@ def dense_min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, F
     system = np.vstack([D, np.full((1, n_out), scale)])
     target = np.zeros(system.shape[0])
     target[-1] = scale
-    lam, _ = scipy.optimize.nnls(system, target, maxiter=50 * max(n_out, 10))
+    from scipy.optimize import nnls  # a slow import, needed only on rank-deficient instances
+
+    lam, _ = nnls(system, target, maxiter=50 * max(n_out, 10))
     total = float(lam.sum())
     if total <= 0.0:
         raise SolverError("NNLS returned lambda = 0 for the min-norm point; rescale H")
@@ -177,8 +179,10 @@ def _psd_pinv(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
         if np.min(np.diag(chol)) ** 2 > RANK_RTOL * scale:
             inv, info = scipy.linalg.lapack.dpotri(np.asfortranarray(chol), lower=1)
             if info == 0:
-                inv = np.tril(inv) + np.tril(inv, -1).T
-                return inv, None
+                # dpotri fills the lower triangle; the upper one is still the zeros of chol.
+                full = inv + inv.T
+                full[np.diag_indices_from(full)] *= 0.5
+                return full, None
     except scipy.linalg.LinAlgError:
         pass
     vals, vecs = scipy.linalg.eigh(block, check_finite=False)
@@ -197,7 +201,7 @@ def _solve_pattern(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatAr
     Small problems with every block positive definite take one batched (vectorised) solve.
     """
     m, V = pattern.shape
-    if V * m * m <= BATCH_MAX_ENTRIES:
+    if V * m**3 <= BATCH_MAX_FLOPS:
         C = _solve_pattern_batched(K, pattern, out)
         if C is not None:
             return C
@@ -228,9 +232,11 @@ def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) ->
     o = (out.T & mask).astype(np.float64)
     schur = inv.sum(axis=0)
     rhs = np.einsum("vij,vj->i", inv, o)
-    t = scipy.linalg.cho_solve(
-        scipy.linalg.cho_factor(schur, lower=True, check_finite=False), rhs, check_finite=False
-    )
+    try:
+        factor = scipy.linalg.cho_factor(schur, lower=True, check_finite=False)
+    except scipy.linalg.LinAlgError:
+        return None
+    t = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
     return np.einsum("vij,vj->iv", inv, t[None, :] - o)
 
 

@@ -13,6 +13,8 @@ lost. The duals of the inequalities are the multipliers of (6b) in the order of
 
 from __future__ import annotations
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 from numpy.typing import NDArray
@@ -75,7 +77,11 @@ def solve_cvxpy(
     below = flat[out_j * V + out_v] <= t[out_j] - 1.0
     problem = cp.Problem(cp.Minimize(cp.sum_squares(X)), [equal, below])
     try:
-        problem.solve(solver=cp.CLARABEL, **CLARABEL_SETTINGS)
+        with warnings.catch_warnings():
+            # "Solution may be inaccurate": the status is checked below and the answer is
+            # polished and KKT-verified anyway.
+            warnings.filterwarnings("ignore", "Solution may be inaccurate", UserWarning)
+            problem.solve(solver=cp.CLARABEL, **CLARABEL_SETTINGS)
     except cp.error.SolverError as exc:
         raise SolverError(
             f"Clarabel failed on the NTP-SVM ({exc}); try method='active-set'"
