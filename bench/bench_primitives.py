@@ -1,0 +1,125 @@
+"""Per-step cost of a GD step: ntpprops' fused loop vs a plain numpy loop vs two bare matmuls.
+
+Run: ``/tmp/venv/bin/python bench/bench_primitives.py [--quick]``. Prints one row per size
+``(m, V, d)``; times are the minimum over interleaved repetitions (the machine is shared, so
+only ratios measured in one process mean much), with BLAS limited to 2 threads. The last
+line times ``10^6`` GD steps at the paper size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ntpprops._kernels import HAVE_NUMBA, FusedGD
+
+SIZES = [(50, 10, 60), (1000, 1000, 512), (4000, 5000, 768)]
+
+
+def make_problem(m: int, V: int, d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    H = rng.standard_normal((m, d))
+    P = rng.dirichlet(np.ones(V), size=m)
+    pi = np.full(m, 1.0 / m)
+    W0 = rng.normal(0.0, 1.0 / np.sqrt(d), size=(V, d))
+    return H, P, pi, W0
+
+
+def naive_step_factory(H, P, pi, W0, lr) -> Callable[[], None]:
+    """GD as one would write it first: fresh arrays for everything."""
+    state = {"W": W0.copy()}
+
+    def step() -> None:
+        W = state["W"]
+        Z = H @ W.T
+        S = np.exp(Z - Z.max(axis=1, keepdims=True))
+        S = S / S.sum(axis=1, keepdims=True)
+        state["W"] = W - lr * ((S - P).T @ (pi[:, None] * H))
+
+    return step
+
+
+def matmul_factory(H, P, pi, W0, lr) -> Callable[[], None]:
+    """The two matmuls of a step and nothing else (the floor for weight-space GD)."""
+    Z = np.empty((H.shape[0], W0.shape[0]))
+    G = np.empty_like(W0)
+
+    def step() -> None:
+        np.matmul(H, W0.T, out=Z)
+        np.matmul(Z.T, H, out=G)
+
+    return step
+
+
+def fused_factory(mode: str, backend: str = "numpy"):
+    def factory(H, P, pi, W0, lr) -> Callable[[], None]:
+        loop = FusedGD(H, P, pi, lr, W0, mode=mode, backend=backend)  # type: ignore[arg-type]
+        return loop.advance  # advance(n): n steps, then one checkpoint sync
+
+    return factory
+
+
+def time_per_step(step: Callable[..., None], inner: int, fused: bool) -> float:
+    start = time.perf_counter()
+    if fused:
+        step(inner)
+    else:
+        for _ in range(inner):
+            step()
+    return (time.perf_counter() - start) / inner
+
+
+def bench_size(m: int, V: int, d: int, reps: int) -> dict[str, float]:
+    H, P, pi, W0 = make_problem(m, V, d)
+    lr = 0.1
+    mode = FusedGD(H, P, pi, lr, W0).mode
+    factories = {
+        f"fused {mode}": fused_factory(mode),
+        "plain numpy": naive_step_factory,
+        "bare matmuls": matmul_factory,
+    }
+    steps = {name: f(H, P, pi, W0, lr) for name, f in factories.items()}
+    flops = 2 * m * d * V
+    inner = max(1, int(2e8 / flops))  # ~0.1 s per timing at small sizes
+    best = dict.fromkeys(steps, np.inf)
+    for _ in range(reps):  # interleaved, so drifting machine load hits every variant alike
+        for name, step in steps.items():
+            best[name] = min(best[name], time_per_step(step, inner, name.startswith("fused")))
+    return best
+
+
+def bench_paper_run(steps: int) -> tuple[float, str]:
+    H, P, pi, W0 = make_problem(50, 10, 60)
+    backend = "numba" if HAVE_NUMBA else "numpy"
+    loop = FusedGD(H, P, pi, 0.5, W0, backend=backend, expected_steps=steps)  # type: ignore[arg-type]
+    loop.advance(10)  # compile outside the timing
+    start = time.perf_counter()
+    loop.advance(steps)
+    return time.perf_counter() - start, backend
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes only, 10^5 steps")
+    args = parser.parse_args()
+    sizes = SIZES[:2] if args.quick else SIZES
+    with threadpool_limits(2):
+        print(f"{'(m, V, d)':>18} {'variant':>13} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")
+        for m, V, d in sizes:
+            best = bench_size(m, V, d, reps=3 if m * V * d > 1e8 else 5)
+            for name, seconds in best.items():
+                print(
+                    f"{(m, V, d)!s:>18} {name:>13} {1e3 * seconds:10.4f} "
+                    f"{seconds / best['plain numpy']:8.2f} {seconds / best['bare matmuls']:9.2f}"
+                )
+        n = 10**5 if args.quick else 10**6
+        seconds, backend = bench_paper_run(n)
+        print(f"paper size (50, 10, 60): {n:.0e} GD steps in {seconds:.2f} s ({backend} loop)")
+
+
+if __name__ == "__main__":
+    main()
