@@ -117,6 +117,12 @@ def _embed_atoms(atoms: Atoms, B: FloatArray, V: int) -> FloatArray:
     return M.reshape(V * r, n)
 
 
+def _dense_fits(inst: NTPInstance) -> bool:
+    """Whether the dense ``(V r) x n_out`` matrix of projected atoms is small enough."""
+    r = reduced_factor(inst)[0].shape[1]
+    return len(separation_atoms(inst)) * inst.vocab_size * r <= DENSE_MAX_ENTRIES
+
+
 def dense_min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatArray]:
     """The min-norm point of the convex hull of the projected atoms ``P_perp A_i``.
 
@@ -135,7 +141,7 @@ def dense_min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, F
     V = inst.vocab_size
     atoms = separation_atoms(inst)
     n_out = len(atoms)
-    if n_out * V * B.shape[1] > DENSE_MAX_ENTRIES:
+    if not _dense_fits(inst):
         raise SolverError(
             f"the dense min-norm-point test would build a {V * B.shape[1]} x {n_out} matrix; "
             "this rank-deficient instance (rank H < m) is too large for it; try "
@@ -193,7 +199,13 @@ def _psd_pinv(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
     return pinv, (null if null.shape[1] > 0 else None)
 
 
-def _solve_pattern(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray:
+#: Per-token factor cache of one PDAS run: token -> (rows R_v as bytes, K_vv^+, null basis).
+BlockCache = dict[int, tuple[bytes, FloatArray, "FloatArray | None"]]
+
+
+def _solve_pattern(
+    K: FloatArray, pattern: BoolArray, out: BoolArray, cache: BlockCache | None = None
+) -> FloatArray:
     """Solve the KKT equalities on ``pattern`` (supports + active atoms); returns ``C`` (m, V).
 
     Unknowns: ``C`` on the pattern and the support logits ``t`` (m,). Per token ``v``:
@@ -205,7 +217,7 @@ def _solve_pattern(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatAr
         C = _solve_pattern_batched(K, pattern, out)
         if C is not None:
             return C
-    return _solve_pattern_blocks(K, pattern, out)
+    return _solve_pattern_blocks(K, pattern, out, {} if cache is None else cache)
 
 
 def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray | None:
@@ -240,8 +252,14 @@ def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) ->
     return np.einsum("vij,vj->iv", inv, t[None, :] - o)
 
 
-def _solve_pattern_blocks(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray:
-    """:func:`_solve_pattern` token by token, with pseudo-inverses for singular blocks."""
+def _solve_pattern_blocks(
+    K: FloatArray, pattern: BoolArray, out: BoolArray, cache: BlockCache
+) -> FloatArray:
+    """:func:`_solve_pattern` token by token, with pseudo-inverses for singular blocks.
+
+    ``cache`` keeps each token's factor between PDAS iterations: late iterations change the
+    rows of only a few tokens.
+    """
     m, V = pattern.shape
     schur = np.zeros((m, m))
     rhs = np.zeros(m)
@@ -253,7 +271,13 @@ def _solve_pattern_blocks(K: FloatArray, pattern: BoolArray, out: BoolArray) -> 
         if idx.size == 0:
             continue
         o = out[idx, v].astype(np.float64)
-        pinv, null = _psd_pinv(K[np.ix_(idx, idx)])
+        key = idx.tobytes()
+        hit = cache.get(v)
+        if hit is not None and hit[0] == key:
+            pinv, null = hit[1], hit[2]
+        else:
+            pinv, null = _psd_pinv(K[np.ix_(idx, idx)])
+            cache[v] = (key, pinv, null)
         schur[np.ix_(idx, idx)] += pinv
         rhs[idx] += pinv @ o
         offset = sum(len(r) for r in null_rhs)
@@ -296,8 +320,9 @@ def _pdas(inst: NTPInstance, active: BoolArray) -> FloatArray | None:
     rows = np.arange(inst.m)
     anchor = np.argmax(inst.supports, axis=1)
     seen: set[bytes] = set()
+    cache: BlockCache = {}
     for _ in range(MAX_PDAS_ITER):
-        C = _solve_pattern(K, inst.supports | active, out)
+        C = _solve_pattern(K, inst.supports | active, out, cache)
         scores = K @ C
         margins = scores[rows, anchor][:, None] - scores
         lam = np.where(active, -C, 0.0)
@@ -329,7 +354,7 @@ def _solve_svm(
     min-norm-point active set if it cycles."""
     out = ~inst.supports
     C = _pdas(inst, out.copy() if init is None else init)
-    if C is None and init is None:
+    if C is None and init is None and _dense_fits(inst):
         _, _, _, lam = dense_min_norm_point(inst)
         atoms = separation_atoms(inst)
         start = np.zeros_like(out)
