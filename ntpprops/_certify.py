@@ -181,6 +181,8 @@ def _resolve_limits(inst: NTPInstance, w_mm: ArrayLike | None) -> tuple[FloatArr
             f"Theorem 2 needs W*, but {exc}", certificate=exc.certificate
         ) from exc
     mm = ntp_svm(inst) if w_mm is None else as_weights(inst, w_mm, "w_mm")
+    if not np.any(mm):
+        raise ValueError("w_mm must be non-zero: it is the direction GD is compared with")
     return star, np.asarray(mm, dtype=np.float64)
 
 
@@ -293,7 +295,8 @@ def checkpoint_grid(stop: int, first: int = FIRST_CHECKPOINT) -> NDArray[np.int6
 
 
 def _check_tol(name: str, value: float) -> float:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+    real = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from ntpprops._compat import is_compatible
 from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance, as_weights
-from ntpprops._kernels import FusedGD
+from ntpprops._kernels import FusedGD, resolve_backend
 from ntpprops._loss import ce_grad, ce_loss, excess_loss, safe_step_size
 from ntpprops._subspace import project_f
 
@@ -486,6 +486,7 @@ def train(
     if not isinstance(inst, NTPInstance):
         raise TypeError(f"inst must be an NTPInstance, got {type(inst).__name__}")
     steps = _check_steps(steps)
+    resolve_backend(backend, steps)  # validate even when the fused loop is not used
     optimizer, fused = _resolve_optimizer(inst, method, lr)
     checkpoints = record_steps(steps, record)
     W0 = _initial_weights(inst, init, seed)

@@ -105,12 +105,19 @@ def test_incompatible_instance_raises():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"alignment_tol": 0.0}, {"dist_tol": -1.0}, {"time_budget": math.nan}, {"max_steps": 0}],
+    [
+        {"alignment_tol": 0.0},
+        {"dist_tol": -1.0},
+        {"dist_tol": True},
+        {"time_budget": math.nan},
+        {"max_steps": 0},
+        {"w_mm": np.zeros((2, 2))},
+    ],
 )
 def test_bad_arguments_raise(kwargs):
     inst = one_hot_instance()
     with pytest.raises(ValueError):
-        certify_gd_bias(inst, w_mm=HAND_W_MM, **kwargs)
+        certify_gd_bias(inst, **{"w_mm": HAND_W_MM, **kwargs})
 
 
 def test_adam_is_measured_not_judged():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ntpprops
+import ntpprops._kernels as kernels
 import ntpprops._svm as svm_module
 from ntpprops import OPTIMIZERS, NTPInstance, Optimizer, TrainResult, train
 from ntpprops._errors import InvalidInstanceError
@@ -186,6 +187,16 @@ def test_numba_loop_equals_numpy_loop(seed):
     np.testing.assert_allclose(W_nb, W_np, rtol=0, atol=tol)
 
 
+def test_without_numba_the_numpy_loop_is_used(monkeypatch):
+    monkeypatch.setattr(kernels, "HAVE_NUMBA", False)
+    assert kernels.resolve_backend("auto", 10**9) == "numpy"
+    with pytest.raises(ValueError, match="needs numba"):
+        kernels.resolve_backend("numba", 10)
+    inst = random_instance(0)
+    loop = FusedGD(inst.embeddings, inst.probs, inst.context_weights, 0.1, np.zeros((5, 6)))
+    assert loop.backend == "numpy"
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_gd_loss_decreases_by_the_descent_lemma_at_the_safe_step(seed):
     inst = random_instance(seed, m=3 + seed % 3, V=4, d=5 + seed % 2, support=2)
@@ -326,6 +337,7 @@ def test_log_record_is_log_spaced_with_ends():
         ({"record": [0.5, 1.0]}, TypeError),
         ({"method": OPTIMIZERS["gd"](0.1), "lr": 0.1}, ValueError),
         ({"backend": "cuda"}, ValueError),
+        ({"method": "adam", "backend": "cuda"}, ValueError),
     ],
 )
 def test_bad_arguments_raise(kwargs, error):
