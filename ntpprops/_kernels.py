@@ -113,10 +113,12 @@ def _build_numba_kernels() -> None:
     @njit(cache=False, nogil=True)
     def logit_steps(Z, C, K, P, scale, n):  # type: ignore[no-untyped-def]
         D = np.empty_like(Z)
+        KD = np.empty_like(Z)
         for _ in range(n):
             scaled_residual(Z, P, scale, D)
             C -= D
-            Z -= K @ D
+            np.dot(K, D, KD)  # BLAS into a preallocated buffer: no allocation per step
+            Z -= KD
 
     _COMPILED["scaled_residual"] = scaled_residual
     _COMPILED["logit_steps"] = logit_steps
