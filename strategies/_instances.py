@@ -10,8 +10,9 @@ filtered.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from hypothesis import strategies as st
@@ -102,72 +103,118 @@ def _draw_ints(draw: st.DrawFn, n: int, low: int, high: int) -> list[int]:
     return draw(st.lists(st.integers(low, high), min_size=n, max_size=n))
 
 
-def _draw_embeddings(draw: st.DrawFn, m: int, d: int, max_entry: int) -> FloatArray:
-    """An integer-valued ``(m, d)`` matrix with entries in ``[-max_entry, max_entry]``."""
-    flat = _draw_ints(draw, m * d, -max_entry, max_entry)
-    return np.array(flat, dtype=np.float64).reshape(m, d)
+class _Context(NamedTuple):
+    """The raw data of one context, drawn contiguously so that shrinking can delete it whole.
+
+    Drawn at the largest allowed sizes and cut to the drawn ``V`` and ``d`` afterwards
+    (:func:`_stack`): the layout of the draws does not depend on ``V`` or ``d``, so the
+    shrinker can lower them without scrambling every later choice.
+    """
+
+    h: FloatArray  # (max_dim,) integer-valued embedding entries
+    anchor: int  # a token guaranteed to be in the support (taken mod V)
+    extra: tuple[int, ...]  # more support tokens (taken mod V; shrinks to none)
+    counts: IntArray  # (max_vocab,) in [1, max_count], masked by the support when assembled
+    weight: int  # in [1, MAX_WEIGHT] (1 when weights are off)
+    keep: bool = True  # shrinks to False: lets the shrinker drop any context (see _kept)
+    scale: int = 1  # pivot (prototype rows) or positive multiple of a prototype (extras)
+    proto: int = -1  # index of its prototype (extra contexts only)
 
 
-def _draw_support(draw: st.DrawFn, V: int, mode: SupportMode) -> BoolArray:
-    """One support set: an anchor token (shrinks to 0) plus optional extra tokens."""
+def _support(context: _Context, V: int, mode: SupportMode) -> BoolArray:
+    """The support of ``context`` in a vocabulary of ``V``: its anchor plus (mode "any") extras."""
     if mode == "full":
         return np.ones(V, dtype=bool)
-    anchor = draw(st.integers(0, V - 1))
     support = np.zeros(V, dtype=bool)
     if mode == "any":
-        support[:] = draw(st.lists(st.booleans(), min_size=V, max_size=V))
-    support[anchor] = True
+        # Tokens are taken mod V, so lowering V keeps a support of several tokens non-trivial.
+        support[[z % V for z in context.extra]] = True
+    support[context.anchor % V] = True
     return support
 
 
-def _draw_supports(draw: st.DrawFn, m: int, V: int, mode: SupportMode) -> BoolArray:
-    return np.array([_draw_support(draw, V, mode) for _ in range(m)]).reshape(m, V)
+#: Keep a drawn context? ``False`` about one time in five, and ``False`` is what it shrinks to.
+_KEEP = st.integers(0, 4).map(bool)
 
 
-def _draw_counts(draw: st.DrawFn, m: int, V: int, max_count: int) -> IntArray:
-    """Positive integer counts ``(m, V)`` in ``[1, max_count]`` (masked by the supports later)."""
-    return np.array(_draw_ints(draw, m * V, 1, max_count), dtype=np.int64).reshape(m, V)
+def _int_lists(n: int, low: int, high: int) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.integers(low, high), min_size=n, max_size=n)
 
 
-def _draw_weights(draw: st.DrawFn, m: int, weights: bool) -> FloatArray | None:
-    """Integer context weights in ``[1, MAX_WEIGHT]`` (shrink to uniform), or ``None``."""
-    if not weights:
-        return None
-    return np.array(_draw_ints(draw, m, 1, MAX_WEIGHT), dtype=np.float64)
+def _draw_many(
+    draw: st.DrawFn, elements: st.SearchStrategy[_Context], low: int, high: int
+) -> list[_Context]:
+    """``low..high`` elements, the length drawn first (``st.lists`` favours length one when the
+    elements are large; a drawn length spreads ``m`` evenly and still shrinks)."""
+    n = draw(st.integers(low, high))
+    return draw(st.lists(elements, min_size=n, max_size=n))
 
 
-def _draw_compatible_counts(draw: st.DrawFn, H: FloatArray, supports: BoolArray) -> IntArray:
+def _kept(contexts: list[_Context], least: int) -> list[_Context]:
+    """The contexts whose ``keep`` flag is set, topped up in order to at least ``least``.
+
+    Hypothesis's shrinker deletes only short runs of choices (and list tails), so a context
+    in the middle of a list could never be deleted; clearing its flag drops it instead.
+    """
+    keep = [c.keep for c in contexts]
+    for i in range(len(keep)):
+        if sum(keep) >= least:
+            break
+        keep[i] = True
+    return [c for c, k in zip(contexts, keep, strict=True) if k]
+
+
+@functools.cache  # built once per bounds: strategies are re-validated when rebuilt
+def _contexts(sizes: _Sizes) -> st.SearchStrategy[_Context]:
+    """One context's raw data, built as one strategy (cheaper to draw than a composite)."""
+    max_v, max_d = sizes.vocab[1], sizes.dim[1]
+    return st.tuples(
+        _KEEP,
+        _int_lists(max_d, -sizes.max_entry, sizes.max_entry),
+        st.integers(0, max_v - 1),
+        st.lists(st.integers(0, max_v - 1), max_size=max_v - 1).map(tuple),
+        _int_lists(max_v, 1, sizes.max_count),
+        st.integers(1, MAX_WEIGHT) if sizes.weights else st.just(1),
+    ).map(_as_context)
+
+
+def _as_context(
+    fields: tuple[bool, list[int], int, tuple[int, ...], list[int], int],
+) -> _Context:
+    keep, h, anchor, extra, counts, weight = fields
+    return _Context(
+        np.array(h, dtype=np.float64), anchor, extra, np.array(counts, dtype=np.int64), weight, keep
+    )
+
+
+def _stack(
+    contexts: list[_Context], V: int, d: int, mode: SupportMode, weights: bool
+) -> tuple[FloatArray, BoolArray, IntArray, FloatArray | None]:
+    """Cut the raw contexts to ``V`` tokens and ``d`` dimensions and stack them."""
+    H = np.array([c.h[:d] for c in contexts], dtype=np.float64)
+    supports = np.array([_support(c, V, mode) for c in contexts], dtype=bool)
+    counts = np.array([c.counts[:V] for c in contexts], dtype=np.int64)
+    pi = np.array([c.weight for c in contexts], dtype=np.float64) if weights else None
+    return H, supports, counts, pi
+
+
+def _draw_compatible_counts(
+    draw: st.DrawFn, sizes: _Sizes, H: FloatArray, supports: BoolArray
+) -> IntArray:
     """Counts ``2^(l_jz - min_{S_j} l_j)`` for integer logits ``l = H W'^T``, ``W'`` in {-1,0,1}.
 
     Then ``log(p_jz / p_jz') = (e_z - e_z')^T (log 2 W') h_j``: Eq. 4 holds for
     ``W = log(2) W'``, so the instance is NTP_H-compatible and ``W* = P_F(log(2) W')``.
     """
     V, d = supports.shape[1], H.shape[1]
-    W_prime = np.array(_draw_ints(draw, V * d, -1, 1), dtype=np.float64).reshape(V, d)
+    # Drawn at the largest sizes and cut, like the contexts (see _Context).
+    max_v, max_d = sizes.vocab[1], sizes.dim[1]
+    entries = np.array(_draw_ints(draw, max_v * max_d, -1, 1), dtype=np.float64)
+    W_prime = entries.reshape(max_v, max_d)[:V, :d]
     scores = np.rint(H @ W_prime.T).astype(np.int64)
     floor = np.where(supports, scores, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
     exponents = np.where(supports, scores - floor, 0)
     return np.left_shift(np.int64(1), exponents)
-
-
-def _draw_full_rank_rows(draw: st.DrawFn, k: int, d: int, max_entry: int) -> FloatArray:
-    """A rank-``k`` integer ``(k, d)`` matrix, ``k <= d``, full rank by construction.
-
-    ``[U | B]`` with ``U`` upper triangular with non-zero integer diagonal (so ``det U != 0``)
-    and ``B`` arbitrary, then rows and columns permuted (which keeps the rank). Shrinks to
-    ``[I | 0]``.
-    """
-    U = np.zeros((k, k))
-    for i in range(k):
-        magnitude = draw(st.integers(1, max_entry))
-        U[i, i] = -magnitude if draw(st.booleans()) else magnitude
-    upper = np.triu_indices(k, 1)
-    U[upper] = _draw_ints(draw, len(upper[0]), -max_entry, max_entry)
-    B = _draw_embeddings(draw, k, d - k, max_entry)
-    T = np.hstack([U, B])
-    columns = draw(st.permutations(range(d)))
-    rows = draw(st.permutations(range(k)))
-    return T[np.ix_(rows, columns)]
 
 
 def _protect_non_full(supports: BoolArray, row: int, keep: set[int]) -> None:
@@ -214,19 +261,30 @@ def _assemble(
     return NTPInstance(H, probs, weights)
 
 
-def _draw_pair_tokens(draw: st.DrawFn, V: int) -> tuple[int, int]:
-    """Two distinct tokens ``t != u`` (shrink to 0 and 1)."""
-    t = draw(st.integers(0, V - 1))
-    u = (t + draw(st.integers(1, V - 1))) % V
+def _draw_pair_tokens(draw: st.DrawFn, V: int, max_v: int) -> tuple[int, int]:
+    """Two distinct tokens ``t != u`` of ``V`` (shrink to 0 and 1); layout fixed by ``max_v``."""
+    t = draw(st.integers(0, max_v - 1)) % V
+    u = (t + 1 + draw(st.integers(0, max_v - 2)) % (V - 1)) % V
     return t, u
 
 
-def _draw_nonzero_row(draw: st.DrawFn, d: int, max_entry: int) -> FloatArray:
+def _draw_nonzero_row(draw: st.DrawFn, d: int, max_d: int, max_entry: int) -> FloatArray:
     """An integer row whose first entry is non-zero (shrinks to ``e_1``)."""
-    row = _draw_embeddings(draw, 1, d, max_entry)[0]
+    row = np.array(_draw_ints(draw, max_d, -max_entry, max_entry), dtype=np.float64)[:d]
     first = draw(st.integers(1, max_entry))
     row[0] = -first if draw(st.booleans()) else first
     return row
+
+
+def _same_ray_pair(draw: st.DrawFn, H: FloatArray, sizes: _Sizes) -> int:
+    """Put contexts 0 and 1 on one ray: ``h_0 != 0`` (first entry non-zero), ``h_1 = c h_0``.
+
+    Returns the positive integer ``c``.
+    """
+    H[0] = _draw_nonzero_row(draw, H.shape[1], sizes.dim[1], sizes.max_entry)
+    scale = draw(st.integers(1, 3))
+    H[1] = scale * H[0]
+    return scale
 
 
 # -- general instances ----------------------------------------------------------------------
@@ -236,26 +294,22 @@ def _draw_nonzero_row(draw: st.DrawFn, d: int, max_entry: int) -> FloatArray:
 def _general(
     draw: st.DrawFn, sizes: _Sizes, mode: SupportMode, compatible: bool | None
 ) -> NTPInstance:
-    m = draw(st.integers(*sizes.contexts))
     V = draw(st.integers(*sizes.vocab))
     d = draw(st.integers(*sizes.dim))
-    H = _draw_embeddings(draw, m, d, sizes.max_entry)
-    supports = _draw_supports(draw, m, V, mode)
-    weights = _draw_weights(draw, m, sizes.weights)
+    lo_m, hi_m = sizes.contexts
+    contexts = _kept(_draw_many(draw, _contexts(sizes), lo_m, hi_m), lo_m)
+    H, supports, counts, weights = _stack(contexts, V, d, mode, sizes.weights)
     if compatible is True:
-        counts = _draw_compatible_counts(draw, H, supports)
+        counts = _draw_compatible_counts(draw, sizes, H, supports)
         return _assemble(H, supports, counts, weights)
-    counts = _draw_counts(draw, m, V, sizes.max_count)
     if compatible is None:
         return _assemble(H, supports, counts, weights)
     # compatible is False: contexts 0 and 1 on one ray, sharing two tokens with clashing ratios.
-    t, u = _draw_pair_tokens(draw, V)
-    scale = draw(st.integers(1, 3))
-    H[0] = _draw_nonzero_row(draw, d, sizes.max_entry)
-    H[1] = scale * H[0]
+    t, u = _draw_pair_tokens(draw, V, sizes.vocab[1])
+    scale = _same_ray_pair(draw, H, sizes)
     supports[[0, 1]] |= np.isin(np.arange(V), [t, u])
     _break_ratio(counts, (0, 1), (t, u), (1, scale))
-    return _assemble(H, supports, counts, weights, draw(st.permutations(range(m))))
+    return _assemble(H, supports, counts, weights, draw(st.permutations(range(len(H)))))
 
 
 def ntp_instances(
@@ -372,6 +426,43 @@ def full_support_instances(
 # -- separable families ---------------------------------------------------------------------
 
 
+@functools.cache  # built once per bounds: strategies are re-validated when rebuilt
+def _prototypes(sizes: _Sizes) -> st.SearchStrategy[_Context]:
+    """A prototype row and its own context; ``scale`` holds its non-zero pivot (see
+    :func:`_full_rank`)."""
+    pivots = st.tuples(st.integers(1, sizes.max_entry), st.booleans())
+    return st.tuples(pivots, _contexts(sizes)).map(
+        lambda pc: pc[1]._replace(scale=-pc[0][0] if pc[0][1] else pc[0][0])
+    )
+
+
+@functools.cache  # built once per bounds: strategies are re-validated when rebuilt
+def _extra_contexts(sizes: _Sizes) -> st.SearchStrategy[_Context]:
+    """A context ``h = c t_g`` on prototype ``g`` (taken mod ``k``), with its own counts."""
+    return st.tuples(
+        _KEEP,
+        st.integers(0, sizes.contexts[1] - 1),
+        st.integers(1, 3),
+        _int_lists(sizes.vocab[1], 1, sizes.max_count),
+        st.integers(1, MAX_WEIGHT) if sizes.weights else st.just(1),
+    ).map(
+        lambda f: _Context(
+            np.zeros(0), 0, (), np.array(f[3], dtype=np.int64), f[4], f[0], f[2], f[1]
+        )
+    )
+
+
+def _full_rank(prototypes: list[_Context], d: int, columns: list[int]) -> FloatArray:
+    """Rank-``k`` rows: row ``i`` is zero before column ``i`` and has its non-zero pivot there
+    (an upper-triangular block with non-zero diagonal, so ``det != 0``), then the columns are
+    permuted (which keeps the rank). Shrinks to ``[I | 0]``."""
+    T = np.array([p.h[:d] for p in prototypes], dtype=np.float64)
+    for i, p in enumerate(prototypes):
+        T[i, :i] = 0.0
+        T[i, i] = p.scale
+    return T[:, columns]
+
+
 @st.composite
 def _prototype_instances(
     draw: st.DrawFn,
@@ -390,40 +481,50 @@ def _prototype_instances(
     """
     lo_m, hi_m = sizes.contexts
     lo_d, hi_d = sizes.dim
-    if overparameterized:
-        m = draw(st.integers(lo_m, min(hi_m, hi_d)))
-        d = draw(st.integers(max(lo_d, m), hi_d))
-        k = m
-    else:
-        m = draw(st.integers(lo_m, hi_m))
-        d = draw(st.integers(lo_d, hi_d))
-        # An incompatible pair needs a context beyond the k that name the prototypes.
-        k = draw(st.integers(1, min(m - 1 if compatible is False else m, d)))
     V = draw(st.integers(*sizes.vocab))
-    T = _draw_full_rank_rows(draw, k, d, sizes.max_entry)
-    proto = list(range(k)) + _draw_ints(draw, m - k, 0, k - 1)
-    scale = [1] * m if overparameterized else _draw_ints(draw, m, 1, 3)
-    proto_supports = _draw_supports(draw, k, V, mode)
+    pair = compatible is False
+    if overparameterized:
+        # m = k prototypes first, then d >= m: every m in range is equally likely.
+        protos = _kept(_draw_many(draw, _prototypes(sizes), lo_m, min(hi_m, hi_d)), lo_m)
+        d = draw(st.integers(max(lo_d, len(protos)), hi_d))
+    else:
+        d = draw(st.integers(lo_d, hi_d))
+        # An incompatible pair needs one context beyond the k prototypes.
+        protos = _kept(
+            _draw_many(draw, _prototypes(sizes), 1, min(hi_m - 1 if pair else hi_m, d)), 1
+        )
+    k = len(protos)
+    extras: list[_Context] = []
+    if not overparameterized:
+        least = max(lo_m - k, 1 if pair else 0)
+        extras = _draw_many(draw, _extra_contexts(sizes), least, hi_m - k)
+        extras = _kept(extras, least)
+    T = _full_rank(protos, d, draw(st.permutations(range(d))))
+    proto_supports = np.array([_support(p, V, mode) for p in protos], dtype=bool)
     keep = {int(np.argmax(proto_supports[0]))}
+    proto = list(range(k)) + [e.proto % k for e in extras]
     pair_tokens = None
-    if compatible is False:
-        pair_tokens = _draw_pair_tokens(draw, V)
+    if pair:
+        pair_tokens = _draw_pair_tokens(draw, V, sizes.vocab[1])
         proto[k] = 0
         proto_supports[0, list(pair_tokens)] = True
         keep = set(pair_tokens)  # S_0 stays non-empty; V >= 3 leaves a token to drop
     _protect_non_full(proto_supports, 0, keep)
+    scale = [1] * k + [e.scale for e in extras]
     supports = proto_supports[proto]
     H = np.asarray(scale, dtype=np.float64)[:, None] * T[proto]
     if compatible is True and not overparameterized:
-        base = _draw_counts(draw, k, V, sizes.max_count)
+        base = np.array([p.counts[:V] for p in protos], dtype=np.int64)
         counts = np.array([base[g] ** c for g, c in zip(proto, scale, strict=True)])
     else:
         # Overparameterised (rank H = m): every choice of probabilities is compatible.
-        counts = _draw_counts(draw, m, V, sizes.max_count)
+        counts = np.array([c.counts[:V] for c in protos + extras], dtype=np.int64)
     if pair_tokens is not None:
         _break_ratio(counts, (0, k), pair_tokens, (scale[0], scale[k]))
-    weights = _draw_weights(draw, m, sizes.weights)
-    return _assemble(H, supports, counts, weights, draw(st.permutations(range(m))))
+    weights = None
+    if sizes.weights:
+        weights = np.array([c.weight for c in protos + extras], dtype=np.float64)
+    return _assemble(H, supports, counts, weights, draw(st.permutations(range(len(H)))))
 
 
 def separable_instances(
@@ -564,21 +665,18 @@ def one_hot_instances(
 
 @st.composite
 def _non_separable(draw: st.DrawFn, sizes: _Sizes) -> NTPInstance:
-    m = draw(st.integers(*sizes.contexts))
     V = draw(st.integers(*sizes.vocab))
     d = draw(st.integers(*sizes.dim))
-    H = _draw_embeddings(draw, m, d, sizes.max_entry)
-    supports = _draw_supports(draw, m, V, "any")
-    counts = _draw_counts(draw, m, V, sizes.max_count)
-    weights = _draw_weights(draw, m, sizes.weights)
-    t, u = _draw_pair_tokens(draw, V)
-    H[0] = _draw_nonzero_row(draw, d, sizes.max_entry)
-    H[1] = draw(st.integers(1, 3)) * H[0]
+    lo_m, hi_m = sizes.contexts
+    contexts = _kept(_draw_many(draw, _contexts(sizes), lo_m, hi_m), lo_m)
+    H, supports, counts, weights = _stack(contexts, V, d, "any", sizes.weights)
+    t, u = _draw_pair_tokens(draw, V, sizes.vocab[1])
+    _same_ray_pair(draw, H, sizes)
     # S_0 contains t, S_1 contains u but not t: the supports differ.
     supports[0, t] = True
     supports[1, u] = True
     supports[1, t] = False
-    return _assemble(H, supports, counts, weights, draw(st.permutations(range(m))))
+    return _assemble(H, supports, counts, weights, draw(st.permutations(range(len(H)))))
 
 
 def non_separable_instances(
