@@ -1,6 +1,6 @@
 """Hypothesis strategies for NTP instances: ``ntp_instances``, ``separable_instances``,
 ``one_hot_instances``, ``full_support_instances``, ``non_separable_instances``,
-``incompatible_instances`` and ``token_sequences``.
+``incompatible_instances``, ``token_sequences`` and, for a drawn instance, ``weight_matrices``.
 
 Every strategy takes keyword-only bounds (``min_contexts``/``max_contexts``,
 ``min_vocab``/``max_vocab``, ``min_dim``/``max_dim``, ...), validated when it is called
@@ -32,6 +32,7 @@ from ._instances import (
     separable_instances,
 )
 from ._sequences import token_sequences
+from ._weights import weight_matrices
 
 __all__ = [
     "full_support_instances",
@@ -41,4 +42,5 @@ __all__ = [
     "one_hot_instances",
     "separable_instances",
     "token_sequences",
+    "weight_matrices",
 ]
