@@ -1,15 +1,510 @@
-"""The regularisation path of Theorem 1 (stub: owned by the regularisation-path work)."""
+"""The regularisation path of Theorem 1: ``W_B = argmin_{||W||_F <= B} CE(W)``.
+
+Reduction. ``CE`` depends on ``W`` only through the logits ``H W^T``, and a per-context constant
+added to the logits changes nothing. So the minimiser lies in the row space of ``H`` (thin SVD
+``H = U S V^T``, rank ``r``; ``W = X V^T`` with ``X`` of shape ``(V, r)`` and ``||W|| = ||X||``)
+and has zero column sums (the directions ``1 u^T`` move no softmax). The remaining space splits
+orthogonally into ``F`` (Eq. 5) and ``P = F^perp`` (within it), with orthonormal bases
+``Q_F``, ``Q_P``; the problem is posed over the coordinates ``c = (a, b)``, ``X = Q_F a + Q_P b``,
+and ``CE`` is strictly convex in ``c``.
+
+Accuracy at large ``B``. Along the path the out-of-support probabilities fall like
+``e^{-gamma B}`` (``gamma`` the NTP margin), and so do the ``P``-block of the gradient, of the
+Hessian and the multiplier. Formed naively (``P_perp`` of a gradient built from ``softmax - P``),
+those are lost in the ``eps``-rounding of the ``O(1)`` in-support terms once
+``e^{-gamma B} < 1e-16``. Here the logit map of every ``P`` direction is shifted per context
+(softmax-invariant) to be exactly zero on the support, so the ``P`` components of the gradient
+and Hessian are sums over out-of-support tokens only, with full relative accuracy; the loss is
+tracked as ``CE - H`` in the form of :func:`ntpprops.excess_loss`. The path is then accurate
+until ``e^{-gamma B}`` underflows, ``gamma B ~ 690`` (:data:`MIN_MULTIPLIER`); beyond that a
+:class:`SolverError` says so.
+
+Solver. For a multiplier ``lam`` the ridge problem ``min CE + lam/2 ||c||^2`` is solved by
+Newton's method with Armijo backtracking (Jacobi-scaled dense Hessian: the ``F`` and ``P`` blocks
+differ in scale by ``e^{-gamma B}``); ``lam(B)`` solves ``log ||c_lam|| = log B`` by a
+safeguarded Newton iteration in ``t = log lam`` (``||c_lam||`` decreases with ``lam``; in ``t``
+the curve is nearly linear at large ``B``), warm-started along the path with the tangent
+``dc/dt = -lam (Hess + lam I)^{-1} c``. Dense linear algebra in ``V r`` unknowns: meant for
+paper-sized instances (``V r`` up to a few thousand).
+
+When the infimum of ``CE`` is attained (e.g. not separable, or full supports) at a finite
+``W_inf``, the constraint is inactive for ``B >= ||W_inf||``: there ``W_B = W_inf``, the
+multiplier is 0, ``active`` is False and ``||W_B|| < B``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
-__all__ = ["RegularizationPath", "regularization_path"]
+import numpy as np
+import scipy.linalg
+from numpy.typing import ArrayLike, NDArray
+
+from ntpprops._compat import is_compatible
+from ntpprops._errors import InvalidInstanceError, NotSeparableError, SolverError
+from ntpprops._instance import NTPInstance
+from ntpprops._loss import _split_log_partition
+from ntpprops._subspace import RANK_RTOL, f_generators
+
+__all__ = ["MIN_MULTIPLIER", "RegularizationPath", "regularization_path"]
+
+FloatArray = NDArray[np.float64]
+
+#: Relative Newton step (per block) at which an inner ridge solve counts as converged.
+STEP_RTOL = 1e-11
+#: Tolerance on ``|log ||W_B|| - log B|``.
+NORM_RTOL = 1e-13
+#: Smallest multiplier handled: below it ``e^{-gamma B}`` is near the float64 underflow.
+MIN_MULTIPLIER = 1e-280
+_MAX_NEWTON = 200
+_MAX_OUTER = 200
 
 
-class RegularizationPath:  # placeholder
-    pass
+@dataclass(frozen=True, eq=False)
+class RegularizationPath:
+    """The norm-constrained minimisers ``W_B`` of Theorem 1 along a grid of norms ``B``.
+
+    Attributes
+    ----------
+    norms : ndarray, shape (k,)
+        The bounds ``B`` (sorted increasing).
+    weights : ndarray, shape (k, V, d)
+        ``W_B = argmin_{||W||_F <= B} CE(W)``.
+    loss : ndarray, shape (k,)
+        ``CE(W_B)``.
+    excess_loss : ndarray, shape (k,)
+        ``CE(W_B) - H``, computed directly (accurate far below ``eps * H``).
+    cos_mm : ndarray, shape (k,), or None
+        ``cos(W_B, W^mm)``; None when ``W^mm`` does not exist (not separable).
+    dist_f_wstar : ndarray, shape (k,), or None
+        ``||P_F W_B - W*||_F``; None when ``W*`` does not exist (not compatible).
+    converged : ndarray of bool, shape (k,)
+        The solver met its tolerances (relative Newton step ``STEP_RTOL``, norm ``NORM_RTOL``).
+    multipliers : ndarray, shape (k,)
+        ``lam_B >= 0`` with ``grad CE(W_B) + lam_B W_B = 0`` (KKT of the ball constraint).
+    active : ndarray of bool, shape (k,)
+        The constraint binds (``||W_B|| = B``, ``lam_B > 0``). False once ``B`` exceeds the
+        norm of a finite minimiser of ``CE``: then ``W_B`` is that minimiser.
+    """
+
+    norms: FloatArray
+    weights: FloatArray = field(repr=False)
+    loss: FloatArray
+    excess_loss: FloatArray
+    cos_mm: FloatArray | None
+    dist_f_wstar: FloatArray | None
+    converged: NDArray[np.bool_]
+    multipliers: FloatArray = field(repr=False)
+    active: NDArray[np.bool_] = field(repr=False)
 
 
-def regularization_path(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+# -- the reduced problem -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reduced:
+    """Coordinates ``c = (a, b)`` and the logit map of every basis direction."""
+
+    n_f: int
+    basis: FloatArray  # (V r, n): columns Q_F then Q_P, orthonormal
+    row_basis: FloatArray  # (r, d): V^T of the thin SVD of H
+    logit_maps: FloatArray  # (n, m, V): per-context-centred logits of each basis direction
+
+    @property
+    def size(self) -> int:
+        return int(self.basis.shape[1])
+
+    def logits(self, c: FloatArray) -> FloatArray:
+        return np.tensordot(c, self.logit_maps, axes=1)
+
+    def weights(self, c: FloatArray, V: int) -> FloatArray:
+        """``W = X V^T`` of shape (V, d) for coordinates ``c``."""
+        X = (self.basis @ c).reshape(V, -1)
+        return X @ self.row_basis
+
+
+def _reduce(inst: NTPInstance) -> _Reduced:
+    cached = inst._cache.get("regpath_reduced")
+    if cached is not None:
+        return cached
+    H, S = inst.embeddings, inst.supports
+    V = S.shape[1]
+    U, sing, Vt = np.linalg.svd(H, full_matrices=False)
+    r = int(np.sum(sing > max(H.shape) * np.finfo(float).eps * sing[0])) if sing.size else 0
+    G, row_basis = U[:, :r] * sing[:r], Vt[:r]
+    gens = f_generators(inst)
+    phi = np.zeros((len(gens), V, r))
+    rows = np.arange(len(gens))
+    phi[rows, gens.pos] += G[gens.ctx]
+    phi[rows, gens.neg] -= G[gens.ctx]
+    phi = phi.reshape(len(gens), V * r)
+    if len(gens) and r:
+        _, s_phi, vt_phi = np.linalg.svd(phi, full_matrices=False)
+        # Same cut-off as dim F of ntpprops._subspace (eigenvalues of the Gram = s^2).
+        q_f = vt_phi[s_phi**2 > RANK_RTOL * s_phi[0] ** 2].T
+    else:
+        q_f = np.zeros((V * r, 0))
+    ones = np.kron(np.ones((V, 1)) / np.sqrt(V), np.eye(r))  # (V r, r): the directions 1 u^T
+    q_p = scipy.linalg.null_space(np.hstack([q_f, ones]).T) if r else np.zeros((0, 0))
+    basis = np.hstack([q_f, q_p]) if r else np.zeros((0, 0))
+    maps = np.einsum("jk,nzk->njz", G, basis.T.reshape(-1, V, r))
+    # Shift each context's logits by their mean over the support (softmax-invariant); on the
+    # P directions they are then zero on the support up to rounding: make that exact.
+    counts = S.sum(axis=1)
+    maps -= (np.where(S, maps, 0.0).sum(axis=2) / counts)[:, :, None]
+    maps[q_f.shape[1] :, S] = 0.0
+    reduced = _Reduced(q_f.shape[1], basis, row_basis, maps)
+    inst._cache["regpath_reduced"] = reduced
+    return reduced
+
+
+@dataclass(frozen=True)
+class _Point:
+    """Loss quantities at coordinates ``c``."""
+
+    c: FloatArray
+    kl_in: float  # sum_j pi_j KL(p_j || q_j restricted to S_j): depends on the F part only
+    out: float  # sum_j pi_j -log(1 - q_out_j)
+    grad: FloatArray  # gradient of CE in c
+    q: FloatArray  # softmax of the logits, (m, V)
+
+    @property
+    def excess(self) -> float:
+        return self.kl_in + self.out
+
+
+class _Problem:
+    def __init__(self, inst: NTPInstance) -> None:
+        self.inst = inst
+        self.red = _reduce(inst)
+        self.pi = inst.context_weights
+        self.log_p = np.log(np.where(inst.supports, inst.probs, 1.0))
+
+    def point(self, c: FloatArray) -> _Point:
+        inst, L = self.inst, self.red.logits(c)
+        lse_support, log_out = _split_log_partition(inst, L)
+        # Excess loss as in ntpprops.excess_loss: every term non-negative, no cancellation.
+        x = np.where(inst.supports, self.log_p - (L - lse_support[:, None]), 0.0)
+        kl = (inst.probs * (x + np.expm1(-x))).sum(axis=1)
+        q = np.exp(L - (lse_support + log_out)[:, None])
+        residual = self.pi[:, None] * (q - inst.probs)
+        # P maps vanish on the support: their components only see out-of-support q.
+        grad = np.tensordot(self.red.logit_maps, residual, axes=([1, 2], [0, 1]))
+        return _Point(c, float(self.pi @ kl), float(self.pi @ log_out), grad, q)
+
+    def hessian(self, pt: _Point, lam: float) -> FloatArray:
+        """``sum_j pi_j Cov_{q_j}(u_k, u_l) + lam I`` over the logit maps ``u`` of the basis."""
+        T = self.red.logit_maps
+        n = T.shape[0]
+        A = (T * np.sqrt(self.pi[:, None] * pt.q)).reshape(n, -1)
+        means = np.einsum("njz,jz->nj", T, pt.q) * np.sqrt(self.pi)
+        M = A @ A.T - means @ means.T
+        M[np.diag_indices(n)] += lam
+        return M
+
+    def blocks(self) -> tuple[slice, slice]:
+        return slice(None, self.red.n_f), slice(self.red.n_f, None)
+
+    def small(self, step: FloatArray, c: FloatArray) -> list[bool]:
+        """Per block (F, P): is the step below ``STEP_RTOL`` relative to the block of ``c``?"""
+        return [
+            bool(np.linalg.norm(step[b]) <= STEP_RTOL * (1.0 + np.linalg.norm(c[b])))
+            for b in self.blocks()
+        ]
+
+
+def _scaled_solve(M: FloatArray, rhs: FloatArray) -> FloatArray:
+    """Solve ``M x = rhs`` (columns) for SPD ``M`` whose diagonal spans many magnitudes."""
+    scale = 1.0 / np.sqrt(np.diag(M))
+    Ms = scale[:, None] * M * scale[None, :]
+    try:
+        # Cholesky is backward stable; the exponentially graded P block can leave the scaled
+        # matrix ill-conditioned at trial multipliers far below the solution's, where the
+        # Newton step only needs to be a descent direction.
+        factor = scipy.linalg.cho_factor(Ms, check_finite=False)
+        sol = scipy.linalg.cho_solve(factor, scale[:, None] * rhs, check_finite=False)
+    except scipy.linalg.LinAlgError:
+        vals, vecs = scipy.linalg.eigh(Ms, check_finite=False)
+        keep = vals > np.finfo(float).eps * vals[-1]
+        sol = vecs[:, keep] @ ((vecs[:, keep].T @ (scale[:, None] * rhs)) / vals[keep, None])
+    return scale[:, None] * sol
+
+
+@dataclass(frozen=True)
+class _Solution:
+    pt: _Point
+    lam: float
+    hess: FloatArray  # Hessian of CE + lam/2 ||c||^2 at pt
+    converged: bool
+
+
+def _objective(prob: _Problem, pt: _Point, lam: float, p_only: bool) -> float:
+    """``CE - H + lam/2 ||c||^2``, or only its P-dependent part when ``a`` is held fixed.
+
+    With ``a`` fixed the in-support logits (hence ``kl_in``) are bitwise unchanged, and the
+    remaining part is of the size of the out-of-support mass, so comparing it alone resolves
+    decreases far below ``eps * (CE - H)``.
+    """
+    f_blk, p_blk = prob.blocks()
+    out = pt.out + 0.5 * lam * float(pt.c[p_blk] @ pt.c[p_blk])
+    if p_only:
+        return out
+    return out + pt.kl_in + 0.5 * lam * float(pt.c[f_blk] @ pt.c[f_blk])
+
+
+def _ridge(prob: _Problem, c: FloatArray, lam: float) -> _Solution:
+    """Newton's method with backtracking for ``min CE(c) + lam/2 ||c||^2`` (strictly convex)."""
+    f_blk, p_blk = prob.blocks()
+    pt = prob.point(c)
+    M = prob.hessian(pt, lam)
+    for _ in range(_MAX_NEWTON):
+        g = pt.grad + lam * pt.c
+        step = _scaled_solve(M, -g[:, None])[:, 0]
+        small = prob.small(step, pt.c)
+        # A block whose step is below tolerance is at its rounding floor: its noise would
+        # cost more in the objective (curvature x step^2) than the other block gains.
+        if small[0] != small[1]:
+            step[f_blk if small[0] else p_blk] = 0.0
+        p_only = small[0] and not small[1]
+        obj = _objective(prob, pt, lam, p_only)
+        slope = float(g @ step)
+        slack = 8 * np.finfo(float).eps * abs(obj)  # the rounding of obj itself
+        t, new = 1.0, None
+        while t > 1e-12:
+            trial = prob.point(pt.c + t * step)
+            if _objective(prob, trial, lam, p_only) <= obj + 1e-4 * t * slope + slack:
+                new = trial
+                break
+            t *= 0.5
+        if new is None:
+            return _Solution(pt, lam, M, all(small))
+        pt = new
+        M = prob.hessian(pt, lam)
+        if all(small):
+            return _Solution(pt, lam, M, True)
+    return _Solution(pt, lam, M, False)
+
+
+class _Unconstrained:
+    """The finite minimiser of ``CE`` (if any), searched for once, when the norm saturates."""
+
+    def __init__(self) -> None:
+        self.tried = False
+        self.solution: _Solution | None = None
+
+    def find(self, prob: _Problem, c: FloatArray) -> None:
+        if not self.tried:
+            self.tried = True
+            sol = _ridge(prob, c, 0.0)
+            self.solution = sol if sol.converged else None
+
+    def within(self, B: float) -> _Solution | None:
+        sol = self.solution
+        return sol if sol is not None and np.linalg.norm(sol.pt.c) <= B else None
+
+
+def _log_norm_gap(c: FloatArray, B: float) -> float:
+    norm = float(np.linalg.norm(c))
+    return (np.log(norm) if norm > 0 else -np.inf) - np.log(B)
+
+
+def _find_multiplier(
+    prob: _Problem, B: float, c: FloatArray, t: float, finite: _Unconstrained
+) -> _Solution | None:
+    """Safeguarded Newton on ``psi(t) = log ||c_{e^t}|| - log B`` until ``|psi| <= 1e-6``.
+
+    Returns None when the constraint turns out inactive (``finite`` then holds the answer).
+    """
+    lo, hi = -np.inf, np.inf  # t below lo: norm > B; t above hi: norm < B
+    sol = _ridge(prob, c, np.exp(t))
+    for _ in range(_MAX_OUTER):
+        psi = _log_norm_gap(sol.pt.c, B)
+        if abs(psi) <= 1e-6:
+            return sol
+        norm = float(np.linalg.norm(sol.pt.c))
+        v = _scaled_solve(sol.hess, sol.pt.c[:, None])[:, 0]  # (Hess + lam I)^{-1} c
+        dpsi = -sol.lam * float(sol.pt.c @ v) / norm**2 if norm > 0 else -1.0
+        if psi > 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+            if dpsi > -1e-10:  # the norm stopped growing as lam -> 0: a finite minimiser?
+                finite.find(prob, sol.pt.c)
+                if finite.within(B) is not None:
+                    return None
+        step = -psi / dpsi if np.isfinite(psi) else 1.0
+        t_new = t + float(np.clip(step, -50.0, 50.0))
+        if not lo < t_new < hi and np.isfinite(lo) and np.isfinite(hi):
+            t_new = 0.5 * (lo + hi)
+        if np.exp(t_new) < MIN_MULTIPLIER:
+            raise SolverError(
+                f"regularization_path: B = {B:.6g} is beyond the float64 range for this "
+                f"instance (the multiplier would fall below {MIN_MULTIPLIER:g}: out-of-support "
+                f"probabilities near underflow); use B <= {norm:.4g}"
+            )
+        if t_new == t:
+            return sol
+        lam_new = float(np.exp(t_new))
+        # Tangent predictor dc/dt = -lam (Hess + lam I)^{-1} c, kept only if it helps.
+        guess = prob.point(sol.pt.c - sol.lam * v * (t_new - t))
+        here = prob.point(sol.pt.c)
+        start = (
+            guess
+            if _objective(prob, guess, lam_new, False) < _objective(prob, here, lam_new, False)
+            else here
+        )
+        t = t_new
+        sol = _ridge(prob, start.c, lam_new)
+    return sol
+
+
+def _polish(prob: _Problem, sol: _Solution, B: float) -> tuple[_Solution, bool]:
+    """Newton on the KKT system ``grad CE + lam c = 0``, ``||c||^2 = B^2`` (bordered)."""
+    pt, lam, M = sol.pt, sol.lam, sol.hess
+    for _ in range(10):
+        c = pt.c
+        r = pt.grad + lam * c
+        s = 0.5 * (float(c @ c) - B * B)
+        v = _scaled_solve(M, np.column_stack([-r, c]))
+        dlam = (float(c @ v[:, 0]) + s) / float(c @ v[:, 1])
+        step = v[:, 0] - dlam * v[:, 1]
+        if lam + dlam <= 0:
+            return _Solution(pt, lam, M, False), False
+        pt, lam = prob.point(c + step), lam + dlam
+        M = prob.hessian(pt, lam)
+        if all(prob.small(step, c)) and abs(_log_norm_gap(pt.c, B)) <= NORM_RTOL:
+            return _Solution(pt, lam, M, True), True
+    return _Solution(pt, lam, M, False), False
+
+
+def _solve_one(
+    prob: _Problem, B: float, c: FloatArray, t: float, finite: _Unconstrained
+) -> _Solution:
+    inactive = finite.within(B)
+    if inactive is not None:
+        return inactive
+    sol = _find_multiplier(prob, B, c, t, finite)
+    if sol is None:
+        inactive = finite.within(B)
+        assert inactive is not None
+        return inactive
+    polished, ok = _polish(prob, sol, B)
+    if ok:
+        return polished
+    return _Solution(sol.pt, sol.lam, sol.hess, False)
+
+
+# -- public --------------------------------------------------------------------------------
+
+
+def _check_norms(norms: ArrayLike) -> FloatArray:
+    try:
+        B = np.array(norms, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInstanceError(f"norms must be a 1-D array of floats: {exc}") from exc
+    if B.size == 0:
+        raise InvalidInstanceError("norms is empty: give at least one bound B > 0")
+    if np.ndim(norms) > 1:
+        raise InvalidInstanceError(f"norms must be 1-D, got shape {np.shape(norms)}")
+    if not np.all(np.isfinite(B)) or np.any(B <= 0):
+        bad = B[~(np.isfinite(B) & (B > 0))][0]
+        raise InvalidInstanceError(f"norms must be positive and finite, got {bad!r}")
+    return np.sort(B)
+
+
+def _w_mm(inst: NTPInstance) -> FloatArray | None:
+    from ntpprops._svm import ntp_svm  # lazily: a sibling module
+
+    try:
+        return np.asarray(ntp_svm(inst), dtype=np.float64)
+    except (NotSeparableError, NotImplementedError):
+        return None
+
+
+def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPath:
+    """The regularisation path ``W_B = argmin_{||W||_F <= B} CE(W)`` of Theorem 1.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    norms : array_like, shape (k,)
+        Positive, finite bounds ``B`` (sorted into increasing order).
+
+    Returns
+    -------
+    RegularizationPath
+        ``W_B`` for each ``B``, with ``CE``, ``CE - H``, ``cos(W_B, W^mm)``,
+        ``||P_F W_B - W*||``, the multipliers and convergence flags. When the instance is
+        separable and compatible, ``||W_B|| = B`` (to ``~1e-13`` relative) and
+        ``W_B / B -> W^mm / ||W^mm||``, ``P_F W_B -> W*`` as ``B`` grows.
+
+    Raises
+    ------
+    InvalidInstanceError
+        If ``norms`` is empty, not 1-D, or holds a non-positive or non-finite value.
+    SolverError
+        If some ``B`` is so large that the multiplier ``lam_B`` (of order ``e^{-gamma B}``,
+        ``gamma`` the NTP margin) would fall below :data:`MIN_MULTIPLIER` ``= 1e-280``: the
+        out-of-support probabilities then underflow float64. Roughly ``gamma B <~ 640``.
+
+    Notes
+    -----
+    See the module docstring for the reduction and the solver. ``W_B`` is unique (``CE`` is
+    strictly convex on the reduced coordinates, which drop only directions that do not change
+    any softmax and would only add norm).
+    """
+    B = _check_norms(norms)
+    V = inst.vocab_size
+    prob = _Problem(inst)
+    n = prob.red.size
+    k = B.size
+    coords = np.zeros((k, n))
+    excess = np.zeros(k)
+    lams = np.zeros(k)
+    converged = np.ones(k, dtype=bool)
+    active = np.zeros(k, dtype=bool)
+    finite = _Unconstrained()
+    c = np.zeros(n)
+    g0 = np.linalg.norm(prob.point(c).grad) if n else 0.0
+    if n == 0 or g0 == 0.0:
+        # W = 0 (or no free direction) already minimises CE: nothing ever binds.
+        excess[:] = prob.point(c).excess
+    else:
+        t = float(np.log(g0 / B[0]))  # ||c_lam|| ~ ||grad CE(0)|| / lam for small B
+        for i, b in enumerate(B):
+            sol = _solve_one(prob, float(b), c, t, finite)
+            coords[i], excess[i], lams[i] = sol.pt.c, sol.pt.excess, sol.lam
+            converged[i], active[i] = sol.converged, sol.lam > 0
+            c = sol.pt.c
+            t = float(np.log(sol.lam)) if sol.lam > 0 else t
+    weights = np.stack([prob.red.weights(ci, V) for ci in coords])
+    return RegularizationPath(
+        norms=B,
+        weights=weights,
+        loss=inst.entropy + excess,
+        excess_loss=excess,
+        cos_mm=_cosines(weights, _w_mm(inst)),
+        dist_f_wstar=_dist_f_wstar(inst, prob.red, coords),
+        converged=converged,
+        multipliers=lams,
+        active=active,
+    )
+
+
+def _cosines(weights: FloatArray, w_mm: FloatArray | None) -> FloatArray | None:
+    if w_mm is None or not np.any(w_mm):
+        return None
+    dots = np.tensordot(weights, w_mm, axes=2)
+    norms = np.linalg.norm(weights.reshape(len(weights), -1), axis=1) * np.linalg.norm(w_mm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+
+
+def _dist_f_wstar(inst: NTPInstance, red: _Reduced, coords: FloatArray) -> FloatArray | None:
+    compat = is_compatible(inst)
+    if not compat.compatible or compat.w_star is None:
+        return None
+    f_part = coords.copy()
+    f_part[:, red.n_f :] = 0.0  # P_F W_B: the F coordinates only
+    V = inst.vocab_size
+    return np.array([np.linalg.norm(red.weights(c, V) - compat.w_star) for c in f_part])
