@@ -216,7 +216,7 @@ def _strategies() -> Any:
 @conjecture(
     "separable-needs-d-ge-m",
     "Every NTP-separable instance has at least as many dimensions as contexts (d >= m).",
-    strategy=lambda: _strategies().ntp_instances(max_contexts=4, max_dim=3),
+    strategy=lambda: _strategies().ntp_instances(max_contexts=3, max_vocab=3, max_dim=2),
     expected="false",
     note="Lemma 1 gives d > m as sufficient, not necessary: e.g. contexts on one ray with "
     "the same support are separable in d = 1.",
@@ -228,7 +228,7 @@ def _separable_needs_d_ge_m(inst: NTPInstance) -> bool:
 @conjecture(
     "d-ge-m-implies-separable",
     "Every instance with d >= m is NTP-separable.",
-    strategy=lambda: _strategies().ntp_instances(max_contexts=3, max_dim=4),
+    strategy=lambda: _strategies().ntp_instances(max_contexts=3, max_vocab=3, max_dim=3),
     expected="false",
     note="Lemma 1 also needs rank H = m: a zero or repeated embedding with different "
     "supports breaks separability whatever d is.",

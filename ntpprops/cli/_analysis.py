@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ntpprops._certify import certify_gd_bias
 from ntpprops._compat import CompatibilityResult, is_compatible
 from ntpprops._errors import NotSeparableError
 from ntpprops._instance import NTPInstance
@@ -37,7 +38,8 @@ class RunConfig:
 
     steps: int = 10_000
     seed: int = 0
-    regpath_points: int = 6
+    regpath_points: int = 4
+    certify_budget: float = 60.0
     optimizers: tuple[str, ...] = OPTIMIZER_NAMES
 
 
@@ -60,6 +62,12 @@ class Analysis:
     regpath : RegularizationPath or None
     regpath_error : str
         Why the path is missing, if it is.
+    plateau : list of (int, float)
+        When the instance is not both compatible and separable: GD's excess loss at
+        ``K, 10 K, 100 K, ...`` (continuing the GD run), until it levels off.
+    certificate : BiasReport or None
+        :func:`ntpprops._certify.certify_gd_bias` with the GD step above (Theorem 2's two
+        limits to tolerance, within ``config.certify_budget`` seconds).
     timings : dict of str to float
         Wall-clock seconds per stage.
     extras : dict
@@ -77,6 +85,8 @@ class Analysis:
     runs: dict[str, Any] = field(default_factory=dict)
     regpath: Any = None
     regpath_error: str = ""
+    certificate: Any = None
+    plateau: list[tuple[int, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -107,11 +117,15 @@ def gd_step_size(inst: NTPInstance) -> tuple[float, str]:
 
 
 def regpath_norms(analysis: Analysis, points: int) -> FloatArray:
-    """Norm budgets ``B``: log-spaced from past ``||W*||`` over three decades."""
+    """Norm budgets ``B``: log-spaced from ``2 ||W*||`` over two decades.
+
+    Each point costs a Newton solve in ``V rank(H)`` unknowns (about 15 s on the App. A.2
+    instance here), so the default grid is short.
+    """
     base = 1.0
     if analysis.w_star is not None:
         base = max(base, 2.0 * float(np.linalg.norm(analysis.w_star)))
-    return np.geomspace(base, base * 1e3, max(points, 2))
+    return np.geomspace(base, base * 1e2, max(points, 2))
 
 
 def analyse(
@@ -158,12 +172,59 @@ def analyse(
         analysis.regpath = timed("regularisation path", lambda: regularization_path(inst, norms))
     elif config.regpath_points <= 0:
         analysis.regpath_error = "skipped (--regpath-points 0)"
+    if "gd" in analysis.runs and not (svm is not None and compat):
+        analysis.plateau = timed("GD plateau", lambda: gd_plateau(analysis))
+    if config.certify_budget > 0 and svm is not None and compat:
+        analysis.certificate = timed(
+            "certifying Theorem 2",
+            lambda: certify_gd_bias(
+                inst, lr=lr, time_budget=config.certify_budget, init=analysis.w0, w_mm=svm.W
+            ),
+        )
     return analysis
+
+
+#: Fraction of the excess loss kept over a decade of GD iterations that counts as levelling
+#: off: an excess ``c + a/k`` keeps ``(c + a/K) / (c + 10 a/K) >= 1/2`` once ``K >= 8 a / c``,
+#: while an excess going to 0 like ``1/k`` keeps only ~1/10.
+PLATEAU_RATIO = 0.5
+
+#: Cap on the GD iterations spent looking for the plateau (wall time: PLATEAU_SECONDS).
+PLATEAU_MAX_STEPS = 1_000_000
+PLATEAU_SECONDS = 30.0
+
+
+def gd_plateau(analysis: Analysis) -> list[tuple[int, float]]:
+    """Continue GD by decades until its excess loss levels off (see :data:`PLATEAU_RATIO`).
+
+    Returns
+    -------
+    list of (int, float)
+        ``(k, CE(W_k) - H)`` at ``K/10, K, 10 K, ...`` with ``K`` the length of the GD run; the
+        last two entries either satisfy the plateau ratio or hit the step or time cap.
+    """
+    run = analysis.runs["gd"]
+    steps = np.asarray(run.steps)
+    k0 = int(np.searchsorted(steps, steps[-1] // 10, side="right") - 1)
+    points = [
+        (int(steps[k0]), float(run.excess_loss[k0])),
+        (int(steps[-1]), float(run.excess_loss[-1])),
+    ]
+    W, done, start = run.W, int(steps[-1]), time.perf_counter()
+    while (
+        points[-1][1] < PLATEAU_RATIO * points[-2][1]
+        and 10 * done <= PLATEAU_MAX_STEPS
+        and time.perf_counter() - start < PLATEAU_SECONDS
+    ):
+        more = train(analysis.inst, "gd", steps=9 * done, lr=analysis.gd_lr, init=W, record=2)
+        W, done = more.W, 10 * done
+        points.append((done, float(more.excess_loss[-1])))
+    return points
 
 
 def stage_count(config: RunConfig) -> int:
     """Upper bound on the number of stages :func:`analyse` announces."""
-    return 4 + len(config.optimizers)
+    return 5 + len(config.optimizers)
 
 
 def _svm_or_none(inst: NTPInstance) -> Any:

@@ -93,9 +93,9 @@ def plot_geometry(
 ) -> Path:
     """Fig. 1 for a 2-D instance: context embeddings ``h_j`` and the rows of ``W^mm`` (and ``W*``).
 
-    Left: each ``h_j`` with its support. Right: the word embeddings (rows ``w_z``) of
+    Left: each ``h_j`` with its support. Middle: the word embeddings (rows ``w_z``) of
     ``W^mm``; tokens in a common support share their projection on ``h_j``, so for each
-    context a dashed line through them orthogonal to ``h_j`` is drawn.
+    context a dashed line through them orthogonal to ``h_j`` is drawn. Right: rows of ``W*``.
     """
     if inst.dim != 2:
         raise ValueError(f"geometry plots need d = 2, got d = {inst.dim}")
@@ -112,24 +112,45 @@ def plot_geometry(
         ax.text(*(h * 1.08), f"{ctx_names[j]}  S={{{support}}}", color=colors(j), fontsize=8)
     _square(ax, inst.embeddings)
     ax.set_title("context embeddings h_j")
-    panels = [(w_mm, "W^mm: word embeddings (rows)"), (w_star, "W*: word embeddings (rows)")]
+    panels = [
+        (w_mm, "W^mm: word embeddings (rows)", True),
+        (w_star, "W*: word embeddings (rows)", False),
+    ]
     index = 1
-    for W, label in panels:
+    for W, label, level_lines in panels:
         if W is None:
             continue
         ax = axes[index]
         index += 1
         ax.scatter(W[:, 0], W[:, 1], color="k", s=14, zorder=3)
-        for z, w in enumerate(W):
-            ax.annotate(tok_names[z], w, textcoords="offset points", xytext=(4, 4), fontsize=9)
-        for j, h in enumerate(inst.embeddings):
-            _level_line(ax, W, h, inst.supports[j], colors(j))
+        for point, names in _coincident_labels(W, tok_names):
+            ax.annotate(names, point, textcoords="offset points", xytext=(4, 4), fontsize=9)
+        if level_lines:
+            # W^mm is in F-perp: the tokens of S_j share the logit w_z . h_j, i.e. lie on one
+            # line orthogonal to h_j, on the far side from the out-of-support tokens.
+            for j, h in enumerate(inst.embeddings):
+                _level_line(ax, W, h, inst.supports[j], colors(j))
+            ax.set_xlabel("dashed: the line w . h_j = const through the tokens of S_j")
         _square(ax, W)
         ax.set_title(label)
     fig.suptitle(f"{title}: d = 2, m = {inst.m}, V = {inst.vocab_size}, H = {inst.entropy:.4f}")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _coincident_labels(W: NDArray[Any], names: tuple[str, ...]) -> list[tuple[NDArray[Any], str]]:
+    """Group rows of ``W`` that coincide (to 1e-9 of the scale) under one label "a=b"."""
+    scale = max(float(np.abs(W).max()), 1e-300)
+    groups: list[tuple[NDArray[Any], list[str]]] = []
+    for z, w in enumerate(W):
+        for point, members in groups:
+            if np.linalg.norm(point - w) <= 1e-9 * scale:
+                members.append(names[z])
+                break
+        else:
+            groups.append((w, [names[z]]))
+    return [(point, "=".join(members)) for point, members in groups]
 
 
 def _level_line(

@@ -55,7 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--regpath-points",
         type=int,
         metavar="N",
-        help="norm budgets on the regularisation path (0 skips Theorem 1; default 6, quick 3)",
+        help="norm budgets on the regularisation path (0 skips Theorem 1; default 4, quick 2)",
+    )
+    parser.add_argument(
+        "--certify-budget",
+        type=float,
+        metavar="SECONDS",
+        help="time for certifying Theorem 2's limits (0 skips; default 60, quick 5)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write no PNG figures")
 
@@ -142,8 +148,13 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
     points = args.regpath_points
     if points is None:
-        points = 3 if args.quick else 6
-    return RunConfig(steps=steps, seed=args.seed, regpath_points=points)
+        points = 2 if args.quick else 4
+    budget = args.certify_budget
+    if budget is None:
+        budget = 5.0 if args.quick else 60.0
+    if not budget >= 0:  # also rejects nan
+        raise UsageError(f"--certify-budget must be >= 0 seconds, got {budget}")
+    return RunConfig(steps=steps, seed=args.seed, regpath_points=points, certify_budget=budget)
 
 
 def run_verify(args: argparse.Namespace, version: str, stdout: TextIO | None = None) -> int:

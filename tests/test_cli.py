@@ -1,0 +1,456 @@
+"""The ``ntpprops`` command line: inputs, exit codes, report schema, explore round trips.
+
+Everything runs in-process through ``main([...])`` on tiny instances with ``--quick`` (and no
+regularisation path or certification unless a test is about them); one subprocess test
+checks the installed console script.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntpprops import NTPInstance
+from ntpprops.cli import _analysis as analysis_module
+from ntpprops.cli import main
+from ntpprops.cli._claims import STATUSES
+from ntpprops.cli._inputs import load_npz, save_npz
+from ntpprops.cli._progress import Progress
+
+#: Options that keep a verify run to about a second on a tiny instance.
+FAST = ["--quick", "--no-plots", "--regpath-points", "0", "--certify-budget", "0"]
+
+#: Every claim tag the report must carry (THEORY.md's claims, then the observations).
+CLAIM_IDS = {
+    "def1",
+    "def2",
+    "def3",
+    "lemma1",
+    "remark1",
+    "prop1",
+    "lemma4",
+    "genie",
+    "descent",
+    "thm1",
+    "lemma2",
+    "thm2",
+    "fullsupport",
+    "appc",
+    "obs-ngd",
+    "obs-adam",
+}
+
+
+def write_npz(path: Path, **arrays: object) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def separable_npz(tmp_path: Path) -> Path:
+    """d = 3 > m = 2 with rank H = 2: compatible and separable by Lemma 1."""
+    return write_npz(
+        tmp_path / "sep.npz",
+        embeddings=np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]),
+        probs=np.array([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]]),
+        context_weights=np.array([1.0, 3.0]),
+    )
+
+
+@pytest.fixture
+def non_separable_npz(tmp_path: Path) -> Path:
+    """Two contexts with the same embedding and disjoint one-token supports.
+
+    Separation would need ``w_0 . h > w_1 . h`` and ``w_1 . h > w_0 . h``: impossible. F = {0},
+    so the instance is compatible; the best CE puts 1/2 on each token: ``inf CE - H = log 2``.
+    """
+    return write_npz(
+        tmp_path / "nonsep.npz",
+        embeddings=np.array([[1.0, 0.0], [1.0, 0.0]]),
+        counts=np.array([[3, 0, 0], [0, 3, 0]]),
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def read_report(out_dir: Path) -> dict:
+    return json.loads((out_dir / "report.json").read_text())
+
+
+def claims_by_id(report: dict) -> dict[str, dict]:
+    return {c["id"]: c for c in report["claims"]}
+
+
+def assert_usage_error(status: int, err: str, *needles: str) -> None:
+    """Exit 2, exactly one line on stderr naming the problem, no traceback."""
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# -- verify on data files -------------------------------------------------------------------
+
+
+def test_verify_separable_data_passes_with_valid_schema(capsys, tmp_path, separable_npz):
+    out_dir = tmp_path / "report"
+    status, out, err = run(
+        capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir), *FAST
+    )
+    assert status == 0, out + err
+    assert err == ""  # not a TTY: no progress bar
+    report = read_report(out_dir)
+    inst = report["instance"]
+    expected_types = {
+        "contexts": int,
+        "vocab_size": int,
+        "dim": int,
+        "entropy": float,
+        "compatible": bool,
+        "separable": bool,
+    }
+    for key, kind in expected_types.items():
+        assert isinstance(inst[key], kind), key
+    assert (inst["contexts"], inst["vocab_size"], inst["dim"]) == (2, 3, 3)
+    # H = pi_1 log 2 + pi_2 H(1/4, 3/4), pi = (1/4, 3/4), computed here by hand.
+    h2 = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75))
+    assert inst["entropy"] == pytest.approx(0.25 * np.log(2) + 0.75 * h2, rel=1e-12)
+    assert inst["compatible"] is True and inst["separable"] is True
+    assert {c["id"] for c in report["claims"]} == CLAIM_IDS
+    for claim in report["claims"]:
+        assert set(claim) >= {"id", "statement", "status", "measured", "reason"}
+        assert claim["status"] in STATUSES
+        assert isinstance(claim["statement"], str) and claim["statement"]
+        assert isinstance(claim["measured"], dict) and isinstance(claim["reason"], str)
+        if claim["status"] == "not_applicable":
+            assert claim["reason"], claim["id"]
+    claims = claims_by_id(report)
+    for tag in ("def1", "def2", "def3", "lemma1", "prop1", "lemma4", "genie", "descent"):
+        assert claims[tag]["status"] == "passed", claims[tag]
+    assert claims["obs-adam"]["status"] == "observed"
+    assert claims["appc"]["status"] == "not_applicable"
+    # The terminal table names every claim with its verdict.
+    for tag in CLAIM_IDS:
+        assert tag in out
+    assert (out_dir / "report.md").read_text().count("| def1 |") == 1
+
+
+def test_verify_writes_plots_for_each_optimizer_and_2d_geometry(capsys, tmp_path):
+    data = write_npz(
+        tmp_path / "toy2d.npz",
+        embeddings=np.array([[1.0, 0.0], [0.0, 1.0]]),
+        probs=np.array([[0.5, 0.5, 0.0], [0.0, 0.4, 0.6]]),
+    )
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--data", str(data), "--out", str(out_dir), "--quick",
+        "--regpath-points", "0", "--certify-budget", "0",
+    )  # fmt: skip
+    assert status == 0, out + err
+    names = {p.name for p in out_dir.glob("*.png")}
+    assert names == {"training_gd.png", "training_ngd.png", "training_adam.png", "geometry.png"}
+    assert all((out_dir / n).stat().st_size > 1000 for n in names)
+    files = {f["file"] for f in read_report(out_dir)["figures"]}
+    assert files == names
+    markdown = (out_dir / "report.md").read_text()
+    assert all(f"({n})" in markdown for n in names)
+
+
+def test_non_separable_data_marks_dependent_claims_not_applicable(
+    capsys, tmp_path, non_separable_npz
+):
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--data", str(non_separable_npz), "--out", str(out_dir), *FAST
+    )
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    assert report["instance"]["separable"] is False
+    assert report["instance"]["compatible"] is True
+    claims = claims_by_id(report)
+    for tag in ("def3", "genie", "descent", "lemma2", "thm2", "thm1"):
+        assert claims[tag]["status"] == "not_applicable", tag
+        assert "separab" in claims[tag]["reason"], claims[tag]["reason"]
+    # The evidence of non-separability is checked, and the converse of Proposition 1 holds.
+    assert claims["def2"]["status"] == "passed"
+    bound = claims["def2"]["measured"]["separator_norm_lower_bound"]
+    assert bound == "inf" or bound > 0  # JSON spells an infinite bound "inf"
+    prop1 = claims["prop1"]
+    assert prop1["status"] == "passed" and "not separable" in prop1["reason"]
+    # inf CE - H = log 2 here (see the fixture): GD's excess cannot go below it.
+    final = list(prop1["measured"]["excess_at_step"].values())[-1]
+    assert final >= np.log(2) * (1 - 1e-12)
+
+
+def test_incompatible_data_reports_certificate(capsys, tmp_path):
+    # Same ray, shared tokens {0, 1} with ratios 1 and 1/4: Eq. 4 needs w.h = 0 and w.2h = log 4.
+    data = write_npz(
+        tmp_path / "incompat.npz",
+        embeddings=np.array([[1.0], [2.0]]),
+        probs=np.array([[0.5, 0.5, 0.0], [0.2, 0.8, 0.0]]),
+    )
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *FAST)
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    assert report["instance"]["compatible"] is False
+    claims = claims_by_id(report)
+    assert claims["def1"]["status"] == "passed"
+    assert claims["def1"]["measured"]["solution_norm_lower_bound"] > 0
+    for tag in ("lemma4", "genie", "lemma2", "thm2"):
+        assert claims[tag]["status"] == "not_applicable"
+        assert "compatib" in claims[tag]["reason"]
+
+
+def test_a_wrong_w_star_fails_def1_and_exits_1(capsys, tmp_path, separable_npz, monkeypatch):
+    """Gating: feed the checks a W* that is off by 1e-3 in F; Eq. 4 then fails to 1e-3."""
+    real = analysis_module.is_compatible
+
+    def wrong(inst: NTPInstance):
+        result = real(inst)
+        shifted = result.w_star + 1e-3 * np.linalg.norm(result.w_star) * _unit_f_direction(inst)
+        return type(result)(True, shifted, result.residual, None, 0.0, result.f_dim)
+
+    monkeypatch.setattr(analysis_module, "is_compatible", wrong)
+    out_dir = tmp_path / "r"
+    status, out, _ = run(
+        capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir), *FAST
+    )
+    assert status == 1
+    claims = claims_by_id(read_report(out_dir))
+    assert claims["def1"]["status"] == "failed"
+    assert read_report(out_dir)["exit_status"] == 1
+    assert "FAIL" in out
+
+
+def _unit_f_direction(inst: NTPInstance) -> np.ndarray:
+    """``(e_a - e_b) h_0^T`` for two support tokens of context 0, normalised: a vector of F."""
+    a, b = np.flatnonzero(inst.supports[0])[:2]
+    direction = np.zeros(inst.weight_shape)
+    direction[a] += inst.embeddings[0]
+    direction[b] -= inst.embeddings[0]
+    return direction / np.linalg.norm(direction)
+
+
+# -- corpora --------------------------------------------------------------------------------
+
+
+def test_verify_corpus_of_words_checks_shannon(capsys, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\nthe dog sat on the log\na cat\n\n")
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--corpus", str(corpus), "--context-length", "2",
+        "--out", str(out_dir), *FAST,
+    )  # fmt: skip
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    appc = claims_by_id(report)["appc"]
+    assert appc["status"] == "passed"
+    entropies = list(appc["measured"]["entropy_by_context_length"].values())
+    assert len(entropies) == 3 and entropies[0] >= entropies[1] >= entropies[2]
+    # Windows of 2 words: 4 + 4 events in the two long lines; "a cat" is too short and dropped.
+    assert appc["measured"]["prediction_events"] == 8
+    assert appc["measured"]["events_in_instance"] == 8
+    # one-hot embedding: d = m distinct contexts, so Lemma 1 does not apply (needs d > m).
+    assert claims_by_id(report)["lemma1"]["status"] == "not_applicable"
+
+
+def test_verify_corpus_of_chars_with_gaussian_embedding(capsys, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abab\nabba\n")
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--corpus", str(corpus), "--context-length", "1", "--tokens",
+        "chars", "--embedding", "gaussian", "--dim", "4", "--out", str(out_dir), *FAST,
+    )  # fmt: skip
+    assert status == 0, out + err
+    inst = read_report(out_dir)["instance"]
+    # Contexts "a" and "b"; tokens {a, b}; d = 4 > m = 2: Lemma 1 applies.
+    assert (inst["contexts"], inst["vocab_size"], inst["dim"]) == (2, 2, 4)
+    assert claims_by_id(read_report(out_dir))["lemma1"]["status"] == "passed"
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arrays", "needle"),
+    [
+        ({"embeddings": np.eye(2)}, "probs' or 'counts'"),
+        ({"probs": np.full((2, 2), 0.5)}, "embeddings"),
+        ({"embeddings": np.eye(2), "probs": np.full((2, 2), 0.5), "prob": np.eye(2)}, "unknown"),
+        (
+            {"embeddings": np.eye(2), "probs": np.full((2, 2), 0.5), "counts": np.ones((2, 2))},
+            "both",
+        ),
+        (
+            {"embeddings": np.array([[1.0, np.nan], [0, 1]]), "probs": np.full((2, 2), 0.5)},
+            "non-finite",
+        ),
+        ({"embeddings": np.eye(2), "probs": np.array([[0.5, 0.6], [0.5, 0.5]])}, "sum"),
+        ({"embeddings": np.eye(3), "probs": np.full((2, 2), 0.5)}, "rows"),
+    ],
+    ids=["no-probs", "no-embeddings", "unknown-key", "both", "nan", "not-normalised", "shapes"],
+)
+def test_bad_data_files_exit_2_with_one_line(capsys, tmp_path, arrays, needle):
+    data = write_npz(tmp_path / "bad.npz", **arrays)
+    status, _, err = run(capsys, "verify", "--data", str(data), "--out", str(tmp_path / "r"), *FAST)
+    assert_usage_error(status, err, needle)
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["verify", "--data", "missing.npz"], "not found"),
+        (["verify", "--corpus", "missing.txt", "--context-length", "1"], "not found"),
+        (["verify", "--context-length", "2"], "--corpus"),
+        (["verify", "--steps", "0"], "--steps"),
+        (["verify", "--tokens", "bytes"], "invalid choice"),
+        (["verify", "--data", "a.npz", "--corpus", "b.txt"], "not allowed"),
+        (["explore", "no-such-conjecture"], "unknown conjecture"),
+        (["explore"], "CONJECTURE"),
+        (["explore", "--list", "--max-examples", "x"], "invalid int"),
+        (["frobnicate"], "invalid choice"),
+        ([], "give a command"),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, list) else None,
+)
+def test_usage_errors_exit_2_with_one_line(capsys, tmp_path, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv)
+    assert_usage_error(status, err, needle)
+
+
+def test_corpus_needs_context_length_and_lines_long_enough(capsys, tmp_path):
+    corpus = tmp_path / "short.txt"
+    corpus.write_text("a b\nc\n")
+    status, _, err = run(capsys, "verify", "--corpus", str(corpus))
+    assert_usage_error(status, err, "--context-length")
+    status, _, err = run(capsys, "verify", "--corpus", str(corpus), "--context-length", "3")
+    assert_usage_error(status, err, "K = 3")
+    status, _, err = run(
+        capsys, "verify", "--corpus", str(corpus), "--context-length", "1", "--embedding",
+        "gaussian",
+    )  # fmt: skip
+    assert_usage_error(status, err, "--dim")
+
+
+# -- npz round trip, progress ---------------------------------------------------------------
+
+
+def test_save_and_load_npz_round_trip(tmp_path):
+    inst = NTPInstance(
+        np.array([[1.0, -2.0]]),
+        np.array([[0.25, 0.75, 0.0]]),
+        token_labels=["x", "y", "z"],
+    )
+    path = save_npz(inst, tmp_path / "inst")
+    assert path.suffix == ".npz"
+    back = load_npz(path)
+    assert back == inst and back.token_labels == ("x", "y", "z")
+
+
+def test_progress_bar_only_on_a_tty():
+    class Stream:
+        def __init__(self, tty: bool) -> None:
+            self.tty, self.text = tty, ""
+
+        def isatty(self) -> bool:
+            return self.tty
+
+        def write(self, s: str) -> None:
+            self.text += s
+
+        def flush(self) -> None:
+            pass
+
+    for tty in (True, False):
+        stream = Stream(tty)
+        bar = Progress(2, stream=stream, width=4)  # type: ignore[arg-type]
+        bar.stage("one")
+        bar.stage("two")
+        bar.close()
+        assert ("[####] 2/2 done" in stream.text) is tty
+        assert (stream.text == "") is not tty
+
+
+# -- explore --------------------------------------------------------------------------------
+
+
+def test_explore_list_names_every_conjecture(capsys):
+    status, out, _ = run(capsys, "explore", "--list")
+    assert status == 0
+    for name in (
+        "separable-needs-d-ge-m",
+        "d-ge-m-implies-separable",
+        "lemma1-overparameterised",
+        "adam-aligns-with-wmm",
+    ):
+        assert name in out
+
+
+def test_explore_false_conjecture_saves_a_counterexample_that_verify_reads(capsys, tmp_path):
+    saved = tmp_path / "cex.npz"
+    status, out, err = run(
+        capsys, "explore", "d-ge-m-implies-separable", "--seed", "0", "--max-examples", "100",
+        "--save", str(saved),
+    )  # fmt: skip
+    assert status == 0, err
+    assert "counterexample" in out and "NTPInstance(" in out
+    inst = load_npz(saved)
+    assert inst.dim >= inst.m  # the saved instance satisfies the hypothesis ...
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(saved), "--out", str(out_dir), *FAST)
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    assert report["instance"]["separable"] is False  # ... and verify confirms the conclusion
+    assert claims_by_id(report)["def2"]["status"] == "passed"  # fails, with a checked certificate.
+    assert (report["instance"]["contexts"], report["instance"]["dim"]) == (inst.m, inst.dim)
+    assert report["instance"]["entropy"] == inst.entropy
+
+
+def test_explore_true_conjecture_reports_none_found(capsys):
+    status, out, _ = run(
+        capsys, "explore", "lemma1-overparameterised", "--seed", "1", "--max-examples", "30"
+    )
+    assert status == 0
+    assert "no counterexample found within 30 examples" in out
+
+
+# -- the installed console script -----------------------------------------------------------
+
+
+def test_console_script_smoke(tmp_path, separable_npz):
+    script = Path(sys.executable).with_name("ntpprops")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ntpprops"]
+    done = subprocess.run(
+        [*command, "verify", "--data", str(separable_npz), "--out", str(tmp_path / "r"), *FAST],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # stderr is a pipe, not a TTY: no progress bar
+    assert (tmp_path / "r" / "report.json").exists()
+    bad = subprocess.run(
+        [*command, "verify", "--data", str(tmp_path / "nope.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
