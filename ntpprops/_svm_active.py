@@ -38,7 +38,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
-from ntpprops._atoms import Atoms
+from ntpprops._atoms import Atoms, atom_coefficients, atom_values
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._separability import (
@@ -47,12 +47,12 @@ from ntpprops._separability import (
     raw_margin,
     separation_atoms,
 )
-from ntpprops._subspace import RANK_RTOL, f_generators, kernel
+from ntpprops._subspace import RANK_RTOL, f_generators, kernel, project_f_coefficients
 
 __all__ = [
     "SEPARABLE_RTOL",
     "decide_separability",
-    "dense_min_norm_point",
+    "min_norm_point",
     "polish_from",
     "reduced_factor",
     "solve_active_set",
@@ -84,8 +84,11 @@ WITNESS_RTOL = 1e-9
 #: batched call (removes per-token Python overhead; wasteful when blocks are much smaller).
 BATCH_MAX_FLOPS = 1e7
 
-#: Largest ``(V r) x n_out`` dense matrix the min-norm-point decision builds (float64 entries).
+#: Largest dense matrix (float64 entries) the min-norm-point solve builds.
 DENSE_MAX_ENTRIES = 4e7
+
+#: Column generation adds atoms with ``<u, A_i> < (1 - CG_RTOL) ||u||^2``.
+CG_RTOL = 1e-10
 
 
 def reduced_factor(inst: NTPInstance) -> tuple[FloatArray, FloatArray]:
@@ -117,14 +120,39 @@ def _embed_atoms(atoms: Atoms, B: FloatArray, V: int) -> FloatArray:
     return M.reshape(V * r, n)
 
 
-def _dense_fits(inst: NTPInstance) -> bool:
-    """Whether the dense ``(V r) x n_out`` matrix of projected atoms is small enough."""
+def _min_norm_fits(inst: NTPInstance) -> bool:
+    """Whether the dense matrices of the min-norm-point solve are small enough.
+
+    They have ``V r`` rows (``r = rank H``) and ``max(sum_j (S_j - 1), 4 (V r + 1))``
+    columns at most: generators for the basis of ``F``, then the working set of atoms.
+    """
     r = reduced_factor(inst)[0].shape[1]
-    return len(separation_atoms(inst)) * inst.vocab_size * r <= DENSE_MAX_ENTRIES
+    rows = inst.vocab_size * r
+    columns = max(int(np.sum(inst.support_sizes - 1)), 4 * (rows + 1))
+    return rows * columns <= DENSE_MAX_ENTRIES
 
 
-def dense_min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatArray]:
+def _f_basis(inst: NTPInstance, B: FloatArray) -> FloatArray:
+    """Orthonormal basis of ``F`` in the ``(V r)`` coordinates of ``X`` (``W = X V_r^T``)."""
+    V = inst.vocab_size
+    gens = f_generators(inst)
+    if len(gens) == 0:
+        return np.zeros((V * B.shape[1], 0))
+    Q, R, _ = scipy.linalg.qr(
+        _embed_atoms(gens, B, V), mode="economic", pivoting=True, check_finite=False
+    )
+    pivots = np.abs(np.diag(R))
+    keep = int(np.sum(pivots**2 > RANK_RTOL * pivots[0] ** 2)) if pivots[0] > 0 else 0
+    return Q[:, :keep]
+
+
+def min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatArray]:
     """The min-norm point of the convex hull of the projected atoms ``P_perp A_i``.
+
+    Column generation around Lawson-Hanson NNLS: solve on a working set of atoms, then add
+    the atoms violating the optimality condition ``<u, A_i> >= ||u||^2`` (read off the logits
+    of ``u``), keeping the current support; the norm decreases strictly, so it terminates.
+    With at most ``4 (V r + 1)`` atoms every atom is in the working set at once.
 
     Returns
     -------
@@ -136,42 +164,58 @@ def dense_min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, F
         ``max_i ||A_i||``, the scale ``gamma`` is compared with.
     lam : ndarray, shape (n_out,)
         The raw NNLS solution (its support is the active set of ``W^mm`` when separable).
+
+    Raises
+    ------
+    SolverError
+        If the dense matrices would exceed :data:`DENSE_MAX_ENTRIES` entries.
     """
+    from scipy.optimize import nnls  # a slow import, needed only on rank-deficient instances
+
     B, _ = reduced_factor(inst)
-    V = inst.vocab_size
+    V, r = inst.vocab_size, B.shape[1]
     atoms = separation_atoms(inst)
     n_out = len(atoms)
-    if not _dense_fits(inst):
+    if not _min_norm_fits(inst):
         raise SolverError(
-            f"the dense min-norm-point test would build a {V * B.shape[1]} x {n_out} matrix; "
-            "this rank-deficient instance (rank H < m) is too large for it; try "
-            "method='cvxpy' for the NTP-SVM or reduce the instance"
+            f"the min-norm-point test needs dense {V * r}-row matrices too large for this "
+            "rank-deficient instance (rank H < m); reduce the instance or use d >= m"
         )
-    D = _embed_atoms(atoms, B, V)
-    scale = float(np.max(np.linalg.norm(D, axis=0)))
+    scale = float(np.sqrt(2.0) * np.max(np.linalg.norm(B[atoms.ctx], axis=1), initial=0.0))
     if scale == 0.0:  # every atom is zero (h_j = 0 wherever a support is not full)
         y = np.full(n_out, 1.0 / n_out)
         return y, 0.0, 0.0, y
-    gens = f_generators(inst)
-    if len(gens) > 0:
-        Q, R, _ = scipy.linalg.qr(
-            _embed_atoms(gens, B, V), mode="economic", pivoting=True, check_finite=False
+    basis = _f_basis(inst, B)
+    rows = V * r + 1
+    if n_out <= 4 * rows:
+        work = np.arange(n_out)
+    else:
+        work = np.unique(np.linspace(0, n_out - 1, 2 * rows).astype(np.intp))
+    while True:
+        D = _embed_atoms(atoms.take(work), B, V)
+        D -= basis @ (basis.T @ D)
+        target = np.zeros(rows)
+        target[-1] = scale
+        lam_w, _ = nnls(
+            np.vstack([D, np.full((1, len(work)), scale)]), target, maxiter=50 * max(rows, 10)
         )
-        pivots = np.abs(np.diag(R))
-        keep = int(np.sum(pivots**2 > RANK_RTOL * pivots[0] ** 2)) if pivots[0] > 0 else 0
-        Qf = Q[:, :keep]
-        D = D - Qf @ (Qf.T @ D)
-    system = np.vstack([D, np.full((1, n_out), scale)])
-    target = np.zeros(system.shape[0])
-    target[-1] = scale
-    from scipy.optimize import nnls  # a slow import, needed only on rank-deficient instances
-
-    lam, _ = nnls(system, target, maxiter=50 * max(n_out, 10))
-    total = float(lam.sum())
-    if total <= 0.0:
-        raise SolverError("NNLS returned lambda = 0 for the min-norm point; rescale H")
-    y = lam / total
-    return y, float(np.linalg.norm(D @ y)), scale, lam
+        total = float(lam_w.sum())
+        if total <= 0.0:
+            raise SolverError("NNLS returned lambda = 0 for the min-norm point; rescale H")
+        u = D @ (lam_w / total)
+        gamma = float(np.linalg.norm(u))
+        if gamma <= SEPARABLE_RTOL * scale or len(work) == n_out:
+            break
+        values = atom_values(atoms, B @ u.reshape(V, r).T)
+        violated = np.flatnonzero(values < gamma**2 * (1.0 - CG_RTOL))
+        violated = violated[~np.isin(violated, work)]
+        if violated.size == 0:
+            break
+        worst = violated[np.argsort(values[violated])[:rows]]
+        work = np.union1d(work[lam_w > 0], worst)
+    lam = np.zeros(n_out)
+    lam[work] = lam_w
+    return lam / total, gamma, scale, lam
 
 
 # -- the exact solve on a fixed active set ------------------------------------------------
@@ -354,8 +398,8 @@ def _solve_svm(
     min-norm-point active set if it cycles."""
     out = ~inst.supports
     C = _pdas(inst, out.copy() if init is None else init)
-    if C is None and init is None and _dense_fits(inst):
-        _, _, _, lam = dense_min_norm_point(inst)
+    if C is None and init is None and _min_norm_fits(inst):
+        _, _, _, lam = min_norm_point(inst)
         atoms = separation_atoms(inst)
         start = np.zeros_like(out)
         start[atoms.ctx[lam > 0], atoms.neg[lam > 0]] = True
@@ -397,6 +441,27 @@ def _witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
     return witness
 
 
+def _from_min_norm_point(
+    inst: NTPInstance, y: FloatArray, gamma: float
+) -> tuple[FloatArray, FloatArray, BoolArray] | None:
+    """``W^mm = P_perp(sum_i lambda_i A_i)`` with ``lambda = y / gamma^2``, if it passes KKT.
+
+    Lawson-Hanson solves the least-squares problem on its final support exactly, so this is
+    usually exact to rounding; otherwise (None) the PDAS iteration polishes it.
+    """
+    from ntpprops._svm import kkt_report
+
+    atoms = separation_atoms(inst)
+    duals = y / gamma**2
+    H = inst.embeddings
+    C = atom_coefficients(atoms, duals, inst.m, inst.vocab_size)
+    C -= project_f_coefficients(inst, kernel(inst) @ C)
+    W = C.T @ H
+    if not kkt_report(inst, W, duals).ok:
+        return None
+    return W, duals, duals > 0.0
+
+
 def decide_separability(inst: NTPInstance) -> SeparabilityResult:
     """Decide Definition 2; when separable also solve and cache ``W^mm`` (the witness).
 
@@ -408,13 +473,17 @@ def decide_separability(inst: NTPInstance) -> SeparabilityResult:
     start = time.perf_counter()
     B, _ = reduced_factor(inst)
     init = None
+    solution = None
     if B.shape[1] < inst.m:
-        y, gamma, scale, lam = dense_min_norm_point(inst)
+        y, gamma, scale, lam = min_norm_point(inst)
         if not gamma > SEPARABLE_RTOL * scale:
             return SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
         init = np.zeros(inst.supports.shape, dtype=bool)
         init[atoms.ctx[lam > 0], atoms.neg[lam > 0]] = True
-    W, duals, active = _solve_svm(inst, init)
+        solution = _from_min_norm_point(inst, y, gamma)
+    if solution is None:
+        solution = _solve_svm(inst, init)
+    W, duals, active = solution
     inst._cache["svm_active_solution"] = (W, duals, active, time.perf_counter() - start)
     return SeparabilityResult(True, _witness(inst, W), 1.0 / float(np.linalg.norm(W)))
 
