@@ -16,7 +16,7 @@ those are lost in the ``eps``-rounding of the ``O(1)`` in-support terms once
 (softmax-invariant) to be exactly zero on the support, so the ``P`` components of the gradient
 and Hessian are sums over out-of-support tokens only, with full relative accuracy; the loss is
 tracked as ``CE - H`` in the form of :func:`ntpprops.excess_loss`. The path is then accurate
-until ``e^{-gamma B}`` underflows, ``gamma B ~ 690`` (:data:`MIN_MULTIPLIER`); beyond that a
+until ``e^{-gamma B}`` underflows, ``gamma B ~ 630`` (:data:`MIN_MULTIPLIER`); beyond that a
 :class:`SolverError` says so.
 
 Solver. For a multiplier ``lam`` the ridge problem ``min CE + lam/2 ||c||^2`` is solved by
@@ -217,6 +217,9 @@ def _scaled_solve(M: FloatArray, rhs: FloatArray) -> FloatArray:
     """Solve ``M x = rhs`` (columns) for SPD ``M`` whose diagonal spans many magnitudes."""
     scale = 1.0 / np.sqrt(np.diag(M))
     Ms = scale[:, None] * M * scale[None, :]
+    # Entries below 1e-200 next to a unit diagonal change nothing but, as products inside the
+    # factorisation, would run at subnormal speed.
+    Ms[np.abs(Ms) < 1e-200] = 0.0
     try:
         # Cholesky is backward stable; the exponentially graded P block can leave the scaled
         # matrix ill-conditioned at trial multipliers far below the solution's, where the
@@ -296,7 +299,10 @@ class _Unconstrained:
         if not self.tried:
             self.tried = True
             sol = _ridge(prob, c, 0.0)
-            self.solution = sol if sol.converged else None
+            # Certify: a true minimiser has a well-conditioned Hessian; a point where Newton
+            # stalled on rounding noise (an unattained infimum) has a numerically flat one.
+            curv = np.linalg.eigvalsh(sol.hess) if sol.converged else np.zeros(1)
+            self.solution = sol if curv[0] > 1e-10 * curv[-1] else None
 
     def within(self, B: float) -> _Solution | None:
         sol = self.solution
@@ -317,10 +323,20 @@ def _find_multiplier(
     """
     lo, hi = -np.inf, np.inf  # t below lo: norm > B; t above hi: norm < B
     sol = _ridge(prob, c, np.exp(t))
+    last = (t, np.nan)
     for _ in range(_MAX_OUTER):
         psi = _log_norm_gap(sol.pt.c, B)
         if abs(psi) <= 1e-6:
             return sol
+        if abs(psi - last[1]) < 1e-12 and abs(t - last[0]) > 1e-6 and psi < 0:
+            raise SolverError(
+                f"regularization_path: B = {B:.6g} is beyond what float64 resolves for this "
+                f"instance: the norm is stuck at {np.exp(psi) * B:.6g} as the multiplier falls "
+                "(the gradient along the diverging direction is below the rounding of the "
+                "non-vanishing terms: an instance that is not separable but whose infimum is "
+                "not attained); use smaller B"
+            )
+        last = (t, psi)
         norm = float(np.linalg.norm(sol.pt.c))
         v = _scaled_solve(sol.hess, sol.pt.c[:, None])[:, 0]  # (Hess + lam I)^{-1} c
         dpsi = -sol.lam * float(sol.pt.c @ v) / norm**2 if norm > 0 else -1.0
@@ -391,6 +407,12 @@ def _solve_one(
     polished, ok = _polish(prob, sol, B)
     if ok:
         return polished
+    # The polish fails when the multiplier wants to cross 0: B is at (or, by rounding, just
+    # past) the norm of a finite minimiser.
+    finite.find(prob, sol.pt.c)
+    inactive = finite.within(B * (1.0 + 1e-9))
+    if inactive is not None:
+        return inactive
     return _Solution(sol.pt, sol.lam, sol.hess, False)
 
 
@@ -445,7 +467,7 @@ def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPa
     SolverError
         If some ``B`` is so large that the multiplier ``lam_B`` (of order ``e^{-gamma B}``,
         ``gamma`` the NTP margin) would fall below :data:`MIN_MULTIPLIER` ``= 1e-280``: the
-        out-of-support probabilities then underflow float64. Roughly ``gamma B <~ 640``.
+        out-of-support probabilities then underflow float64. Roughly ``gamma B <~ 630``.
 
     Notes
     -----

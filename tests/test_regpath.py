@@ -1,0 +1,250 @@
+"""The regularisation path of Theorem 1: KKT, the sphere, an independent solver, the limits."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import scipy.optimize
+
+from ntpprops import (
+    InvalidInstanceError,
+    NTPInstance,
+    SolverError,
+    ce_grad,
+    ce_loss,
+    excess_loss,
+    project_f,
+    regularization_path,
+    w_star,
+)
+from ntpprops._regpath import RegularizationPath
+
+
+def random_instance(seed: int, m: int, V: int, d: int, S: int) -> NTPInstance:
+    """Gaussian ``H``, random supports of size ``S`` and Dirichlet probabilities."""
+    rng = np.random.default_rng(seed)
+    P = np.zeros((m, V))
+    for j in range(m):
+        support = rng.choice(V, S, replace=False)
+        P[j, support] = rng.dirichlet(np.ones(S))
+    return NTPInstance(rng.normal(size=(m, d)), P)
+
+
+def svm_by_cvxpy(inst: NTPInstance) -> np.ndarray:
+    """``W^mm`` of Definition 3 written out constraint by constraint (independent of ntpprops)."""
+    W = cp.Variable(inst.weight_shape)
+    cons = []
+    for j, h in enumerate(inst.embeddings):
+        scores = W @ h
+        inside = np.flatnonzero(inst.supports[j])
+        outside = np.flatnonzero(~inst.supports[j])
+        cons += [scores[z] == scores[inside[0]] for z in inside[1:]]
+        cons += [scores[z] - scores[v] >= 1 for z in inside for v in outside]
+    cp.Problem(cp.Minimize(cp.sum_squares(W)), cons).solve(solver=cp.CLARABEL)
+    return np.asarray(W.value)
+
+
+def cosine(A: np.ndarray, B: np.ndarray) -> float:
+    return float(np.sum(A * B) / (np.linalg.norm(A) * np.linalg.norm(B)))
+
+
+@pytest.fixture(scope="module")
+def separable() -> NTPInstance:
+    # d > m with Gaussian H: rank m, so compatible and separable (Lemma 1).
+    return random_instance(0, m=3, V=5, d=4, S=3)
+
+
+@pytest.fixture(scope="module")
+def long_path(separable: NTPInstance) -> RegularizationPath:
+    return regularization_path(separable, np.geomspace(0.1, 1000.0, 21))
+
+
+def norms_of(path: RegularizationPath) -> np.ndarray:
+    return np.linalg.norm(path.weights.reshape(len(path.norms), -1), axis=1)
+
+
+def test_result_fields_and_shapes(separable: NTPInstance, long_path: RegularizationPath) -> None:
+    k = 21
+    assert long_path.weights.shape == (k, *separable.weight_shape)
+    for name in ("norms", "loss", "excess_loss", "cos_mm", "dist_f_wstar", "multipliers"):
+        assert getattr(long_path, name).shape == (k,), name
+    assert long_path.converged.all() and long_path.active.all()
+    with pytest.raises(AttributeError):
+        long_path.norms = np.ones(k)  # type: ignore[misc]
+
+
+def test_minimiser_lies_on_the_sphere(long_path: RegularizationPath) -> None:
+    # Theorem 1: separable and compatible, so ||W_B|| = B; the KKT polish meets 1e-12 in log.
+    np.testing.assert_allclose(norms_of(long_path), long_path.norms, rtol=1e-10)
+
+
+def test_kkt_of_the_ball_constrained_problem(separable: NTPInstance) -> None:
+    # B up to 20: ||grad CE|| stays >= 1e-8, so ce_grad's rounding (~1e-16 absolute)
+    # is below 1e-7 of it; 1e-6 leaves room for the solver's 1e-11 relative steps.
+    path = regularization_path(separable, np.geomspace(0.1, 20.0, 8))
+    for W, B, lam in zip(path.weights, path.norms, path.multipliers, strict=True):
+        g = ce_grad(separable, W)
+        lam_kkt = -float(np.sum(g * W)) / B**2  # the multiplier that fits best
+        assert lam_kkt > 0
+        assert np.linalg.norm(g + lam_kkt * W) <= 1e-6 * np.linalg.norm(g)
+        assert lam == pytest.approx(lam_kkt, rel=1e-6)
+
+
+def test_loss_fields_match_the_loss_module(separable: NTPInstance) -> None:
+    path = regularization_path(separable, [0.5, 5.0, 20.0])
+    for W, loss, excess in zip(path.weights, path.loss, path.excess_loss, strict=True):
+        # Both are sums of O(1) log-sum-exp terms over the same logits, up to rounding.
+        assert loss == pytest.approx(ce_loss(separable, W), rel=1e-12)
+        assert excess == pytest.approx(excess_loss(separable, W), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_agrees_with_slsqp_on_a_tiny_instance(seed: int) -> None:
+    inst = random_instance(seed, m=2, V=3, d=3, S=2)
+    shape = inst.weight_shape
+    norms = [0.5, 2.0, 6.0]
+    path = regularization_path(inst, norms)
+    for W, B in zip(path.weights, norms, strict=True):
+        ref = scipy.optimize.minimize(
+            lambda w: ce_loss(inst, w.reshape(shape)),
+            np.zeros(np.prod(shape)),
+            jac=lambda w: ce_grad(inst, w.reshape(shape)).ravel(),
+            constraints=[
+                {"type": "ineq", "fun": lambda w, B=B: B**2 - w @ w, "jac": lambda w: -2 * w}
+            ],
+            method="SLSQP",
+            options={"ftol": 1e-13, "maxiter": 1000},
+        )
+        assert ref.success, ref.message
+        # Our minimiser is at least as good (SLSQP stops at ~1e-12 in the loss) ...
+        assert ce_loss(inst, W) <= ref.fun + 1e-11
+        # ... and unique: SLSQP's point agrees to the square root of its loss accuracy,
+        # scaled by the curvature along the sphere (>= 1e-3 here).
+        np.testing.assert_allclose(ref.x.reshape(shape), W, atol=1e-4 * B)
+
+
+def test_direction_converges_to_the_svm(separable: NTPInstance, long_path) -> None:
+    w_mm = svm_by_cvxpy(separable)
+    cos = np.array([cosine(W, w_mm) for W in long_path.weights])
+    # The path's own cos_mm (W^mm from ntp_svm) agrees with the independent QP (Clarabel
+    # solves to ~1e-8 relative).
+    if long_path.cos_mm is not None:
+        np.testing.assert_allclose(long_path.cos_mm, cos, atol=1e-7)
+    # Not monotone everywhere: on this instance cos dips by 5e-3 between B = 6 and 10 (the
+    # theorem is about the limit). From B = 16 on it rises at every step of the grid, by
+    # >= 7e-5, far above the QP's 1e-8.
+    large = long_path.norms >= 16
+    assert np.all(np.diff(cos[large]) > 0)
+    # Theorem 1: 1 - cos -> 0; here from 0.48 at B = 0.1 to 5.1e-5 at B = 1000.
+    assert 1 - cos[-1] < 1e-3 * (1 - cos[0])
+
+
+def test_f_component_converges_to_w_star(separable: NTPInstance, long_path) -> None:
+    dist = long_path.dist_f_wstar
+    W_star = w_star(separable)
+    # Cross-check against the kernel-form projector at moderate B (where ||P_perp W|| ~ B
+    # leaves project_f an absolute rounding of ~1e-16 B cond).
+    for i in (0, 10):
+        direct = np.linalg.norm(project_f(separable, long_path.weights[i]) - W_star)
+        assert dist[i] == pytest.approx(direct, rel=1e-8, abs=1e-10)
+    # Lemma 4.5: P_F W_B -> W*; monotone on this grid, down to the rounding of W*.
+    assert np.all(np.diff(dist[:15]) < 0)
+    assert dist[-1] < 1e-12
+
+
+def test_excess_loss_decreases_along_the_path(long_path: RegularizationPath) -> None:
+    # Larger balls contain smaller ones; the excess falls until its ~1e-32 floor (the in-support
+    # logits carry eps rounding, so KL on the support cannot resolve less than eps^2).
+    ex = long_path.excess_loss
+    assert np.all(np.diff(ex[:16]) < 0)
+    assert np.all(ex >= 0) and ex[-1] < 1e-30
+    assert np.all(np.diff(long_path.multipliers) < 0)
+
+
+def test_finite_minimiser_makes_the_constraint_inactive() -> None:
+    # One direction only: equal h, V = 2, supports {0} and {1}, pi = (3/4, 1/4). The logit gap
+    # w = W_0 - W_1 has CE = 3/4 log(1 + e^-w) + 1/4 log(1 + e^w), minimised at w = log 3 by
+    # W = (log 3 / 2, -log 3 / 2): norm log(3) / sqrt(2) = 0.777.
+    inst = NTPInstance([[1.0], [1.0]], [[1.0, 0.0], [0.0, 1.0]], [3.0, 1.0])
+    path = regularization_path(inst, [0.3, 0.7, 2.0, 50.0])
+    half = np.log(3) / 2
+    for W, B in zip(path.weights[:2], path.norms[:2], strict=True):
+        np.testing.assert_allclose(W, [[B / np.sqrt(2)], [-B / np.sqrt(2)]], rtol=1e-12)
+    for W in path.weights[2:]:
+        # Newton's quadratic convergence: at the 1e-11 relative step, W is exact to ~1e-15.
+        np.testing.assert_allclose(W, [[half], [-half]], rtol=1e-12)
+    np.testing.assert_array_equal(path.active, [True, True, False, False])
+    np.testing.assert_array_equal(path.multipliers[2:], 0.0)
+    assert path.multipliers[0] > path.multipliers[1] > 0
+    assert path.cos_mm is None  # not separable: no W^mm
+    assert path.converged.all()
+
+
+def test_full_supports_converge_to_w_star() -> None:
+    inst = random_instance(5, m=3, V=4, d=5, S=4)
+    W_star = w_star(inst)
+    norm_star = np.linalg.norm(W_star)
+    path = regularization_path(inst, [0.5 * norm_star, 2 * norm_star])
+    assert path.active.tolist() == [True, False]
+    np.testing.assert_allclose(norms_of(path)[0], path.norms[0], rtol=1e-10)
+    # The unconstrained minimiser is W* (CE = CE_F, minimised on F at W*; Lemma 4.2),
+    # solved by Newton to 1e-11 relative steps (so ~1e-12 after the last quadratic step).
+    np.testing.assert_allclose(path.weights[1], W_star, atol=1e-9 * np.linalg.norm(W_star))
+    assert path.excess_loss[1] < 1e-18
+    assert path.cos_mm is None
+
+
+def test_weakly_separable_path_stays_on_the_sphere() -> None:
+    # Equal h, supports {0} and {1} of V = 3: not separable (the two contexts need opposite
+    # margins), yet lowering token 2 always helps: the infimum is not attained.
+    inst = NTPInstance([[1.0], [1.0]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    path = regularization_path(inst, [1.0, 10.0, 20.0])
+    assert path.active.all() and path.converged.all()
+    np.testing.assert_allclose(norms_of(path), path.norms, rtol=1e-10)
+    assert path.cos_mm is None
+    # The growing part is the token-2 logit: W ~ (c, c, c - t) up to per-context shifts.
+    W = path.weights[-1][:, 0]
+    assert W[2] < W[0] and W[2] < W[1]
+    # Token 2's probability is e^{-1.22 B}; below ~1e-16 of the O(1) terms the diverging
+    # direction is lost to rounding (only out-of-support mass that vanishes everywhere, as in
+    # separable instances, is computed exactly): the path says so instead of stalling.
+    with pytest.raises(SolverError, match="beyond what float64 resolves"):
+        regularization_path(inst, [100.0])
+
+
+def test_zero_gradient_at_the_origin_means_nothing_binds() -> None:
+    # Uniform full supports: W = 0 already attains the entropy.
+    inst = NTPInstance([[1.0, 0.0], [0.0, 2.0]], np.full((2, 3), 1 / 3))
+    path = regularization_path(inst, [1.0, 5.0])
+    np.testing.assert_array_equal(path.weights, 0.0)
+    assert not path.active.any()
+    np.testing.assert_allclose(path.excess_loss, 0.0, atol=1e-16)
+
+
+def test_norms_are_sorted(separable: NTPInstance) -> None:
+    path = regularization_path(separable, [5.0, 1.0, 2.0])
+    np.testing.assert_array_equal(path.norms, [1.0, 2.0, 5.0])
+
+
+@pytest.mark.parametrize(
+    ("norms", "match"),
+    [
+        ([], "empty"),
+        ([1.0, -2.0], "positive and finite"),
+        ([0.0], "positive and finite"),
+        ([1.0, np.inf], "positive and finite"),
+        ([np.nan], "positive and finite"),
+        ([[1.0, 2.0]], "1-D"),
+        (["a"], "1-D array of floats"),
+    ],
+)
+def test_bad_norms_are_rejected(separable: NTPInstance, norms: object, match: str) -> None:
+    with pytest.raises(InvalidInstanceError, match=match):
+        regularization_path(separable, norms)  # type: ignore[arg-type]
+
+
+def test_norms_beyond_float64_range_raise(separable: NTPInstance) -> None:
+    # margin 0.53: the multiplier ~ e^{-0.53 B} / B passes 1e-280 near B = 1200.
+    with pytest.raises(SolverError, match="beyond the float64 range"):
+        regularization_path(separable, [1e5])
