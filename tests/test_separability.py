@@ -211,3 +211,29 @@ def test_result_is_cached_and_independent_of_weights_and_probabilities():
     second = is_separable(other)
     assert second.separable == first.separable
     assert second.margin == pytest.approx(first.margin, rel=1e-12)
+
+
+def _clustered_one_hot(m, V, seed):
+    """One-hot contexts in the plane, class v near angle 2 pi v / V: separable, rank 2."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(m) % V
+    angles = 2 * np.pi * labels / V + rng.uniform(-0.3, 0.3, m)
+    H = rng.uniform(0.5, 2.0, m)[:, None] * np.column_stack([np.cos(angles), np.sin(angles)])
+    return NTPInstance(H, np.eye(V)[labels])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_column_generation_on_many_atoms_in_low_rank(seed):
+    # n_out = 60 * 4 = 240 atoms > 4 (V r + 1) = 44: the min-norm point is found by column
+    # generation over working sets; its answer must match the LP and the clean KKT solution.
+    sep_inst = _clustered_one_hot(60, 5, seed)
+    result = is_separable(sep_inst)
+    assert result and _lp_separable(sep_inst)
+    _check_witness(sep_inst, result)
+    # Flip one label to the opposite cluster's token with a duplicate embedding: not separable.
+    H = np.vstack([sep_inst.embeddings, sep_inst.embeddings[:1]])
+    P = np.vstack([sep_inst.probs, np.eye(5)[[2]]])
+    bad = NTPInstance(H, P)
+    verdict = is_separable(bad)
+    assert not verdict and not _lp_separable(bad)
+    assert separability_certificate_bound(bad, verdict.certificate) >= 1e12

@@ -211,3 +211,17 @@ def test_full_supports_raise_not_separable():
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="method must be one of"):
         ntp_svm(_random_instance(4, 3, 5, 1, seed=0), method="gurobi")
+
+
+def test_low_rank_many_atoms_matches_raw_clarabel():
+    # rank H = 2 < m and 240 atoms: W^mm comes from the column-generation min-norm point.
+    rng = np.random.default_rng(4)
+    m, V = 60, 5
+    labels = np.arange(m) % V
+    angles = 2 * np.pi * labels / V + rng.uniform(-0.3, 0.3, m)
+    H = rng.uniform(0.5, 2.0, m)[:, None] * np.column_stack([np.cos(angles), np.sin(angles)])
+    inst = NTPInstance(H, np.eye(V)[labels])
+    ours = ntp_svm_result(inst)
+    W_raw, _, _ = solve_cvxpy(inst, polish=False)
+    assert ours.kkt.ok
+    assert _relative(W_raw, ours.W) <= 1e-6  # Clarabel's tolerance, as derived above
