@@ -243,8 +243,9 @@ def _psd_pinv(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
     return pinv, (null if null.shape[1] > 0 else None)
 
 
-#: Per-token factor cache of one PDAS run: token -> (rows R_v as bytes, K_vv^+, null basis).
-BlockCache = dict[int, tuple[bytes, FloatArray, "FloatArray | None"]]
+#: Factor cache of one PDAS run: rows R_v (as bytes) -> (K_vv^+, null basis). Tokens with the
+#: same rows share a factor (all of them in the first, all-active, iteration).
+BlockCache = dict[bytes, tuple[FloatArray, "FloatArray | None"]]
 
 
 def _solve_pattern(
@@ -301,8 +302,8 @@ def _solve_pattern_blocks(
 ) -> FloatArray:
     """:func:`_solve_pattern` token by token, with pseudo-inverses for singular blocks.
 
-    ``cache`` keeps each token's factor between PDAS iterations: late iterations change the
-    rows of only a few tokens.
+    ``cache`` keeps the factors between PDAS iterations (late iterations change the rows of
+    only a few tokens); entries not used in this call are evicted.
     """
     m, V = pattern.shape
     schur = np.zeros((m, m))
@@ -310,18 +311,20 @@ def _solve_pattern_blocks(
     blocks = []
     null_rows: list[FloatArray] = []
     null_rhs: list[FloatArray] = []
+    used: BlockCache = {}
     for v in range(V):
         idx = np.flatnonzero(pattern[:, v])
         if idx.size == 0:
             continue
         o = out[idx, v].astype(np.float64)
         key = idx.tobytes()
-        hit = cache.get(v)
-        if hit is not None and hit[0] == key:
-            pinv, null = hit[1], hit[2]
-        else:
-            pinv, null = _psd_pinv(K[np.ix_(idx, idx)])
-            cache[v] = (key, pinv, null)
+        hit = used.get(key)
+        if hit is None:
+            hit = cache.get(key)
+        if hit is None:
+            hit = _psd_pinv(K[np.ix_(idx, idx)])
+        used[key] = hit
+        pinv, null = hit
         schur[np.ix_(idx, idx)] += pinv
         rhs[idx] += pinv @ o
         offset = sum(len(r) for r in null_rhs)
@@ -331,6 +334,8 @@ def _solve_pattern_blocks(
             null_rows.append(rows)
             null_rhs.append(null.T @ o)
         blocks.append((v, idx, pinv, null, o, offset))
+    cache.clear()
+    cache.update(used)
     if null_rows:
         # t must also make t_R - o_R lie in range(K_vv): a constrained m-variable QP.
         N = np.vstack(null_rows)
