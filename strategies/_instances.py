@@ -187,11 +187,25 @@ def _as_context(
     )
 
 
+def _draw_columns(draw: st.DrawFn, sizes: _Sizes) -> list[int]:
+    """The embedding coordinates in use: the first ``d`` (``d`` drawn), minus those whose keep
+    flag is cleared (topped up in order to ``min_dim``), so the shrinker can drop a coordinate
+    anywhere, not only the last one."""
+    lo_d, hi_d = sizes.dim
+    d = draw(st.integers(lo_d, hi_d))
+    flags = draw(st.lists(_KEEP, min_size=hi_d, max_size=hi_d))
+    for c in range(d):
+        if sum(flags[:d]) >= lo_d:
+            break
+        flags[c] = True
+    return [c for c in range(d) if flags[c]]
+
+
 def _stack(
-    contexts: list[_Context], V: int, d: int, mode: SupportMode, weights: bool
+    contexts: list[_Context], V: int, columns: list[int], mode: SupportMode, weights: bool
 ) -> tuple[FloatArray, BoolArray, IntArray, FloatArray | None]:
-    """Cut the raw contexts to ``V`` tokens and ``d`` dimensions and stack them."""
-    H = np.array([c.h[:d] for c in contexts], dtype=np.float64)
+    """Cut the raw contexts to ``V`` tokens and the given coordinates, and stack them."""
+    H = np.array([c.h[columns] for c in contexts], dtype=np.float64)
     supports = np.array([_support(c, V, mode) for c in contexts], dtype=bool)
     counts = np.array([c.counts[:V] for c in contexts], dtype=np.int64)
     pi = np.array([c.weight for c in contexts], dtype=np.float64) if weights else None
@@ -295,10 +309,10 @@ def _general(
     draw: st.DrawFn, sizes: _Sizes, mode: SupportMode, compatible: bool | None
 ) -> NTPInstance:
     V = draw(st.integers(*sizes.vocab))
-    d = draw(st.integers(*sizes.dim))
+    columns = _draw_columns(draw, sizes)
     lo_m, hi_m = sizes.contexts
     contexts = _kept(_draw_many(draw, _contexts(sizes), lo_m, hi_m), lo_m)
-    H, supports, counts, weights = _stack(contexts, V, d, mode, sizes.weights)
+    H, supports, counts, weights = _stack(contexts, V, columns, mode, sizes.weights)
     if compatible is True:
         counts = _draw_compatible_counts(draw, sizes, H, supports)
         return _assemble(H, supports, counts, weights)
@@ -666,16 +680,23 @@ def one_hot_instances(
 @st.composite
 def _non_separable(draw: st.DrawFn, sizes: _Sizes) -> NTPInstance:
     V = draw(st.integers(*sizes.vocab))
-    d = draw(st.integers(*sizes.dim))
+    columns = _draw_columns(draw, sizes)
     lo_m, hi_m = sizes.contexts
     contexts = _kept(_draw_many(draw, _contexts(sizes), lo_m, hi_m), lo_m)
-    H, supports, counts, weights = _stack(contexts, V, d, "any", sizes.weights)
+    H, supports, counts, weights = _stack(contexts, V, columns, "any", sizes.weights)
     t, u = _draw_pair_tokens(draw, V, sizes.vocab[1])
     _same_ray_pair(draw, H, sizes)
-    # S_0 contains t, S_1 contains u but not t: the supports differ.
-    supports[0, t] = True
-    supports[1, u] = True
-    supports[1, t] = False
+    if draw(st.booleans()):
+        # Opposite rays: both supports contain t, and they are not both full.
+        H[1] = -H[1]
+        supports[[0, 1], t] = True
+        if supports[0].all() and supports[1].all():
+            supports[1, u] = False
+    else:
+        # One ray: S_0 contains t, S_1 contains u but not t, so the supports differ.
+        supports[0, t] = True
+        supports[1, u] = True
+        supports[1, t] = False
     return _assemble(H, supports, counts, weights, draw(st.permutations(range(len(H)))))
 
 
@@ -693,16 +714,19 @@ def non_separable_instances(
 ) -> st.SearchStrategy[NTPInstance]:
     """Instances that are not NTP-separable, by construction.
 
-    Two contexts ``i, k`` have ``h_k = c h_i`` (``c`` a positive integer, ``h_i != 0``) and
-    different supports (a token ``t`` lies in ``S_i`` but not in ``S_k``); the rest is
-    arbitrary.
+    Two contexts ``i, k`` lie on one line, ``h_k = c h_i`` with ``h_i != 0`` and ``c`` a
+    non-zero integer, and their supports clash: for ``c > 0`` they differ (a token ``t`` lies
+    in ``S_i`` but not in ``S_k``); for ``c < 0`` they share a token ``t`` and are not both
+    the whole vocabulary. The rest is arbitrary.
 
     Proof that no ``W`` satisfies Definition 2: let ``l = W h_i``, so ``W h_k = c l``. By (6a)
     ``l`` is constant on ``S_i`` and by (6b) at least 1 smaller off it, so ``S_i`` is exactly
     the set of maximisers of ``l`` (if ``S_i = [V]`` there are no (6b) constraints, ``l`` is
-    constant and again every token maximises it). The same argument for context ``k`` shows
-    ``S_k`` is the set of maximisers of ``c l``, which for ``c > 0`` is the set of maximisers
-    of ``l``. So ``S_i = S_k``, contradicting ``t in S_i \\ S_k``.
+    constant and again every token maximises it). Likewise ``S_k`` is the set of maximisers
+    of ``c l``. For ``c > 0`` that is the set of maximisers of ``l``, so ``S_i = S_k``:
+    contradiction. For ``c < 0`` it is the set of minimisers of ``l``; if ``l`` is constant,
+    both supports are full: contradiction; otherwise maximisers and minimisers are disjoint,
+    yet both contain ``t``: contradiction.
 
     Arguments as for :func:`ntp_instances` (``min_contexts >= 2``).
 
@@ -721,7 +745,7 @@ def non_separable_instances(
         max_count=max_count,
         weights=weights,
         least_contexts=2,
-        why_contexts="the construction needs two contexts on one ray",
+        why_contexts="the construction needs two contexts on one line",
     )
     return _non_separable(sizes)
 

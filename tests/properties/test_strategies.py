@@ -83,10 +83,11 @@ def ray_witness(inst: NTPInstance) -> np.ndarray:
     return np.linalg.lstsq(inst.embeddings, targets, rcond=None)[0].T
 
 
-def rays_with_different_supports(inst: NTPInstance) -> bool:
-    """Two contexts with ``h_k = c h_i`` (``c > 0``, exactly) and ``S_i != S_k``, or a zero
-    embedding with a non-full support: the obstruction to separability proved in
-    :func:`ntpprops.strategies.non_separable_instances`."""
+def line_obstruction(inst: NTPInstance) -> bool:
+    """An exact obstruction to separability, from the proof in
+    :func:`ntpprops.strategies.non_separable_instances`: a zero embedding with a non-full
+    support; or ``h_k = c h_i`` with ``c > 0`` and ``S_i != S_k``; or with ``c < 0``, supports
+    sharing a token or exactly one of them full."""
     H, S = inst.embeddings, inst.supports
     for i in range(inst.m):
         if not H[i].any():
@@ -94,9 +95,13 @@ def rays_with_different_supports(inst: NTPInstance) -> bool:
                 return True
             continue
         for k in range(inst.m):
-            ratio = H[k] @ H[i] / (H[i] @ H[i])
-            same_ray = ratio > 0 and np.array_equal(H[k], ratio * H[i])
-            if same_ray and not np.array_equal(S[i], S[k]):
+            c = H[k] @ H[i] / (H[i] @ H[i])
+            if k == i or c == 0 or not np.array_equal(H[k], c * H[i]):
+                continue
+            if c > 0 and not np.array_equal(S[i], S[k]):
+                return True
+            full_i, full_k = S[i].all(), S[k].all()
+            if c < 0 and (full_i != full_k or (not full_i and np.any(S[i] & S[k]))):
                 return True
     return False
 
@@ -179,7 +184,7 @@ def test_strategies_overparameterized_is_rank_m(inst):
 
 @given(nst.non_separable_instances())
 def test_strategies_non_separable_by_construction(inst):
-    assert rays_with_different_supports(inst), f"no obstruction to separability in {inst!r}"
+    assert line_obstruction(inst), f"no obstruction to separability in {inst!r}"
 
 
 @pytest.mark.parametrize(
