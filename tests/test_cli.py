@@ -146,6 +146,24 @@ def test_verify_separable_data_passes_with_valid_schema(capsys, tmp_path, separa
     assert (out_dir / "report.md").read_text().count("| def1 |") == 1
 
 
+def test_regularisation_path_and_certification_on_a_tiny_instance(capsys, tmp_path, separable_npz):
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir), "--quick",
+        "--no-plots", "--regpath-points", "3", "--certify-budget", "30",
+    )  # fmt: skip
+    assert status == 0, out + err
+    claims = claims_by_id(read_report(out_dir))
+    thm1 = claims["thm1"]
+    assert thm1["status"] == "passed", thm1
+    assert len(thm1["measured"]["B"]) == 3
+    thm2 = claims["thm2"]
+    assert thm2["status"] == "passed", thm2
+    certification = thm2["measured"]["certification"]
+    assert certification["monotone"] is True
+    assert certification["step_rule"] == "analysed"  # the proven-safe step of Lemma 2
+
+
 def test_verify_writes_plots_for_each_optimizer_and_2d_geometry(capsys, tmp_path):
     data = write_npz(
         tmp_path / "toy2d.npz",

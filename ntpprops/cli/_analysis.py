@@ -171,7 +171,7 @@ def analyse(
         norms = regpath_norms(analysis, config.regpath_points)
         analysis.regpath = timed("regularisation path", lambda: regularization_path(inst, norms))
     elif config.regpath_points <= 0:
-        analysis.regpath_error = "skipped (--regpath-points 0)"
+        analysis.regpath_error = "skipped (--regpath-points 0, the --quick default)"
     if "gd" in analysis.runs and not (svm is not None and compat):
         analysis.plateau = timed("GD plateau", lambda: gd_plateau(analysis))
     if config.certify_budget > 0 and svm is not None and compat:

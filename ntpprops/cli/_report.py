@@ -74,13 +74,13 @@ def exit_status(claims: Sequence[Claim]) -> int:
     return 1 if any(c.status == "failed" for c in claims) else 0
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, digits: int = 3) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, np.integer)):
         return str(value)
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.3g}"
+        return f"{float(value):.{digits}g}"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -251,7 +251,7 @@ def _markdown(doc: dict[str, Any]) -> str:
         "| quantity | value |",
         "|---|---|",
     ]
-    lines += [f"| {k} | {_md(_short(v))} |" for k, v in inst.items()]
+    lines += [f"| {k} | {_md(_short(v, 6))} |" for k, v in inst.items()]
     lines += [
         "",
         "## Claims",

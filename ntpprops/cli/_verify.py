@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from ntpprops._corpus import conditional_entropy
 from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
+from ntpprops._errors import NTPError
 from ntpprops._instance import NTPInstance
 from ntpprops.cli._analysis import RunConfig, analyse, stage_count
 from ntpprops.cli._claims import check_all
@@ -45,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dim", type=int, metavar="D", help="dimension of --embedding gaussian")
     parser.add_argument("--out", default="ntpprops-report", metavar="DIR", help="report directory")
     parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK_STEPS} iterations instead of {FULL_STEPS}"
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_STEPS} iterations instead of {FULL_STEPS}; no regularisation path and "
+        "no certification unless asked for",
     )
     parser.add_argument("--steps", type=int, metavar="N", help="iterations per optimizer")
     parser.add_argument(
@@ -55,13 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--regpath-points",
         type=int,
         metavar="N",
-        help="norm budgets on the regularisation path (0 skips Theorem 1; default 4, quick 2)",
+        help="norm budgets on the regularisation path (0 skips Theorem 1; default 4, quick 0)",
     )
     parser.add_argument(
         "--certify-budget",
         type=float,
         metavar="SECONDS",
-        help="time for certifying Theorem 2's limits (0 skips; default 60, quick 5)",
+        help="time for certifying Theorem 2's limits (0 skips; default 60, quick 0)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write no PNG figures")
 
@@ -102,7 +106,7 @@ def load_source(args: argparse.Namespace) -> Source:
         f"built-in App. A.2 setting (n = 5000 samples, seed {PAPER_SEED}); "
         f"2-D toy of Fig. 1 (seed {TOY_SEED}) for the geometry figure"
     )
-    return Source(inst, description, {}, (("Fig. 1 toy", toy),))
+    return Source(inst, description, {}, (("2-D toy", toy),))
 
 
 def _corpus_source(args: argparse.Namespace) -> Source:
@@ -148,10 +152,10 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
     points = args.regpath_points
     if points is None:
-        points = 2 if args.quick else 4
+        points = 0 if args.quick else 4
     budget = args.certify_budget
     if budget is None:
-        budget = 5.0 if args.quick else 60.0
+        budget = 0.0 if args.quick else 60.0
     if not budget >= 0:  # also rejects nan
         raise UsageError(f"--certify-budget must be >= 0 seconds, got {budget}")
     return RunConfig(steps=steps, seed=args.seed, regpath_points=points, certify_budget=budget)
@@ -217,9 +221,9 @@ def _toy_geometry(out: Path, label: str, inst: NTPInstance) -> Path:
     w_star = compat.w_star if compat else None
     try:
         w_mm = ntp_svm(inst)
-    except Exception:  # a figure only: no W^mm, no panel
+    except NTPError:  # a figure only: without W^mm its panel is left out
         w_mm = None
-    name = "geometry_" + label.lower().replace(" ", "_").replace(".", "") + ".png"
+    name = "geometry_" + "".join(c if c.isalnum() else "_" for c in label.lower()) + ".png"
     return plot_geometry(inst, w_mm, w_star, out / name, label)
 
 
