@@ -157,6 +157,12 @@ def near_entropy_decoders(draw: st.DrawFn) -> tuple[NTPInstance, np.ndarray]:
 
 
 @given(near_entropy_decoders())
+@example(  # found while developing: rows of thirds sum to 1 - 2^-53, which the slack covers
+    (
+        NTPInstance([[1.0]], [[1 / 3, 1 / 3, 1 / 3, 0.0]]),
+        np.array([[-math.log(3)], [-math.log(3)], [-math.log(3)], [-7.0]]),
+    )
+)
 def test_prop1_excess_loss_resolves_tiny_excess(pair):
     inst, W = pair
     reference, slack = decimal_excess(inst, W)
