@@ -261,6 +261,36 @@ def _unit_f_direction(inst: NTPInstance) -> np.ndarray:
     return direction / np.linalg.norm(direction)
 
 
+def test_one_hot_data_check_remark1_against_crammer_singer(capsys, tmp_path):
+    data = write_npz(
+        tmp_path / "onehot.npz",
+        embeddings=np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]),
+        counts=np.array([[2, 0, 0], [0, 5, 0], [0, 0, 1]]),
+    )
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *FAST)
+    assert status == 0, out + err
+    remark1 = claims_by_id(read_report(out_dir))["remark1"]
+    assert remark1["status"] == "passed", remark1
+    assert remark1["measured"]["entropy"] == 0 and remark1["measured"]["f_dim"] == 0
+    # cvxpy's Clarabel vs the package's active-set solver: both to ~1e-8 relative.
+    assert remark1["measured"]["relative_gap_to_crammer_singer"] < 1e-5
+
+
+def test_full_supports_converge_to_w_star_plus_initial_perp_part(capsys, tmp_path):
+    data = write_npz(
+        tmp_path / "full.npz", embeddings=np.eye(2), probs=np.array([[0.5, 0.5], [0.2, 0.8]])
+    )
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *FAST)
+    assert status == 0, out + err
+    claims = claims_by_id(read_report(out_dir))
+    assert claims["fullsupport"]["status"] == "passed"
+    for tag in ("prop1", "def3", "genie", "lemma2", "thm2"):
+        assert claims[tag]["status"] == "not_applicable"
+        assert "every support is full" in claims[tag]["reason"]
+
+
 # -- corpora --------------------------------------------------------------------------------
 
 

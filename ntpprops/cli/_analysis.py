@@ -172,7 +172,7 @@ def analyse(
         analysis.regpath = timed("regularisation path", lambda: regularization_path(inst, norms))
     elif config.regpath_points <= 0:
         analysis.regpath_error = "skipped (--regpath-points 0, the --quick default)"
-    if "gd" in analysis.runs and not (svm is not None and compat):
+    if "gd" in analysis.runs and not (compat and sep):
         analysis.plateau = timed("GD plateau", lambda: gd_plateau(analysis))
     if config.certify_budget > 0 and svm is not None and compat:
         analysis.certificate = timed(
