@@ -294,7 +294,9 @@ def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) ->
     scale = np.max(np.where(mask, np.diagonal(K), 0.0), axis=1, keepdims=True)
     if np.any(mask & (pivots <= RANK_RTOL * scale)):
         return None
-    inv = np.linalg.inv(stack)
+    eye = np.broadcast_to(np.eye(m), stack.shape)
+    chol_inv = scipy.linalg.solve_triangular(chol, eye, lower=True, check_finite=False)
+    inv = chol_inv.transpose(0, 2, 1) @ chol_inv
     inv[~square] = 0.0
     o = (out.T & mask).astype(np.float64)
     schur = inv.sum(axis=0)
