@@ -382,6 +382,17 @@ def test_usage_errors_exit_2_with_one_line(capsys, tmp_path, monkeypatch, argv, 
     assert_usage_error(status, err, needle)
 
 
+def test_a_file_that_is_not_an_npz_archive_exits_2(capsys, tmp_path):
+    text = tmp_path / "data.npz"
+    text.write_text("embeddings,probs\n")
+    status, _, err = run(capsys, "verify", "--data", str(text))
+    assert_usage_error(status, err, "not an .npz archive")
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.eye(2))
+    status, _, err = run(capsys, "verify", "--data", str(npy))
+    assert_usage_error(status, err, "not an .npz archive")
+
+
 def test_corpus_needs_context_length_and_lines_long_enough(capsys, tmp_path):
     corpus = tmp_path / "short.txt"
     corpus.write_text("a b\nc\n")

@@ -45,6 +45,8 @@ def load_npz(path: str | Path) -> NTPInstance:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"data file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path} is not an .npz archive (not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
