@@ -205,10 +205,10 @@ class _Problem:
     def blocks(self) -> tuple[slice, slice]:
         return slice(None, self.red.n_f), slice(self.red.n_f, None)
 
-    def small(self, step: FloatArray, c: FloatArray) -> list[bool]:
-        """Per block (F, P): is the step below ``STEP_RTOL`` relative to the block of ``c``?"""
+    def small(self, step: FloatArray, c: FloatArray, rtol: float = STEP_RTOL) -> list[bool]:
+        """Per block (F, P): is the step below ``rtol`` relative to the block of ``c``?"""
         return [
-            bool(np.linalg.norm(step[b]) <= STEP_RTOL * (1.0 + np.linalg.norm(c[b])))
+            bool(np.linalg.norm(step[b]) <= rtol * (1.0 + np.linalg.norm(c[b])))
             for b in self.blocks()
         ]
 
@@ -255,7 +255,7 @@ def _objective(prob: _Problem, pt: _Point, lam: float, p_only: bool) -> float:
     return out + pt.kl_in + 0.5 * lam * float(pt.c[f_blk] @ pt.c[f_blk])
 
 
-def _ridge(prob: _Problem, c: FloatArray, lam: float) -> _Solution:
+def _ridge(prob: _Problem, c: FloatArray, lam: float, rtol: float = STEP_RTOL) -> _Solution:
     """Newton's method with backtracking for ``min CE(c) + lam/2 ||c||^2`` (strictly convex)."""
     f_blk, p_blk = prob.blocks()
     pt = prob.point(c)
@@ -263,7 +263,7 @@ def _ridge(prob: _Problem, c: FloatArray, lam: float) -> _Solution:
     for _ in range(_MAX_NEWTON):
         g = pt.grad + lam * pt.c
         step = _scaled_solve(M, -g[:, None])[:, 0]
-        small = prob.small(step, pt.c)
+        small = prob.small(step, pt.c, rtol)
         # A block whose step is below tolerance is at its rounding floor: its noise would
         # cost more in the objective (curvature x step^2) than the other block gains.
         if small[0] != small[1]:
@@ -315,18 +315,25 @@ def _log_norm_gap(c: FloatArray, B: float) -> float:
 
 
 def _find_multiplier(
-    prob: _Problem, B: float, c: FloatArray, t: float, finite: _Unconstrained
+    prob: _Problem,
+    B: float,
+    c: FloatArray,
+    t: float,
+    finite: _Unconstrained,
+    psi_tol: float,
+    rtol: float,
 ) -> _Solution | None:
-    """Safeguarded Newton on ``psi(t) = log ||c_{e^t}|| - log B`` until ``|psi| <= 1e-6``.
+    """Safeguarded Newton on ``psi(t) = log ||c_{e^t}|| - log B`` until ``|psi| <= psi_tol``.
 
-    Returns None when the constraint turns out inactive (``finite`` then holds the answer).
+    The ridge problems are solved to relative steps ``rtol``. Returns None when the
+    constraint turns out inactive (``finite`` then holds the answer).
     """
     lo, hi = -np.inf, np.inf  # t below lo: norm > B; t above hi: norm < B
-    sol = _ridge(prob, c, np.exp(t))
+    sol = _ridge(prob, c, np.exp(t), rtol)
     last = (t, np.nan)
     for _ in range(_MAX_OUTER):
         psi = _log_norm_gap(sol.pt.c, B)
-        if abs(psi) <= 1e-6:
+        if abs(psi) <= psi_tol:
             return sol
         if abs(psi - last[1]) < 1e-12 and abs(t - last[0]) > 1e-6 and psi < 0:
             raise SolverError(
@@ -370,12 +377,16 @@ def _find_multiplier(
             else here
         )
         t = t_new
-        sol = _ridge(prob, start.c, lam_new)
+        sol = _ridge(prob, start.c, lam_new, rtol)
     return sol
 
 
-def _polish(prob: _Problem, sol: _Solution, B: float) -> tuple[_Solution, bool]:
-    """Newton on the KKT system ``grad CE + lam c = 0``, ``||c||^2 = B^2`` (bordered)."""
+def _polish(prob: _Problem, sol: _Solution, B: float) -> tuple[_Solution, str]:
+    """Newton on the KKT system ``grad CE + lam c = 0``, ``||c||^2 = B^2`` (bordered).
+
+    Returns the last iterate and ``"ok"``, ``"crossing"`` (the multiplier would turn
+    negative: the constraint is not binding) or ``"failed"``.
+    """
     pt, lam, M = sol.pt, sol.lam, sol.hess
     for _ in range(10):
         c = pt.c
@@ -385,12 +396,12 @@ def _polish(prob: _Problem, sol: _Solution, B: float) -> tuple[_Solution, bool]:
         dlam = (float(c @ v[:, 0]) + s) / float(c @ v[:, 1])
         step = v[:, 0] - dlam * v[:, 1]
         if lam + dlam <= 0:
-            return _Solution(pt, lam, M, False), False
+            return _Solution(pt, lam, M, False), "crossing"
         pt, lam = prob.point(c + step), lam + dlam
         M = prob.hessian(pt, lam)
         if all(prob.small(step, c)) and abs(_log_norm_gap(pt.c, B)) <= NORM_RTOL:
-            return _Solution(pt, lam, M, True), True
-    return _Solution(pt, lam, M, False), False
+            return _Solution(pt, lam, M, True), "ok"
+    return _Solution(pt, lam, M, False), "failed"
 
 
 def _solve_one(
@@ -399,14 +410,23 @@ def _solve_one(
     inactive = finite.within(B)
     if inactive is not None:
         return inactive
-    sol = _find_multiplier(prob, B, c, t, finite)
-    if sol is None:
-        inactive = finite.within(B)
-        assert inactive is not None
-        return inactive
-    polished, ok = _polish(prob, sol, B)
-    if ok:
-        return polished
+    # Coarse multiplier first, then the bordered KKT Newton (quadratic); if that fails, a
+    # tight multiplier search and a second polish.
+    sol: _Solution | None = None
+    for psi_tol, rtol in ((1e-3, 1e-6), (1e-8, STEP_RTOL)):
+        start = c if sol is None else sol.pt.c
+        t = t if sol is None else float(np.log(sol.lam))
+        sol = _find_multiplier(prob, B, start, t, finite, psi_tol, rtol)
+        if sol is None:
+            inactive = finite.within(B)
+            assert inactive is not None
+            return inactive
+        polished, status = _polish(prob, sol, B)
+        if status == "ok":
+            return polished
+        if status == "crossing":
+            break
+    assert sol is not None
     # The polish fails when the multiplier wants to cross 0: B is at (or, by rounding, just
     # past) the norm of a finite minimiser.
     finite.find(prob, sol.pt.c)
@@ -414,6 +434,22 @@ def _solve_one(
     if inactive is not None:
         return inactive
     return _Solution(sol.pt, sol.lam, sol.hess, False)
+
+
+def _predict(sol: _Solution, log_ratio: float) -> tuple[FloatArray, float]:
+    """First-order prediction of ``(c, log lam)`` at the norm ``e^{log_ratio}`` times larger.
+
+    Along the path ``dc/dt = -lam v`` and ``d log||c|| / dt = -lam c.v / ||c||^2`` with
+    ``v = (Hess + lam I)^{-1} c``; ``t = log lam`` moves by ``log_ratio`` over the latter.
+    """
+    c, lam = sol.pt.c, sol.lam
+    v = _scaled_solve(sol.hess, c[:, None])[:, 0]
+    slope = -lam * float(c @ v) / float(c @ c)
+    t = float(np.log(lam))
+    if not slope < 0:
+        return c, t
+    dt = float(np.clip(log_ratio / slope, -50.0, 0.0))
+    return c - lam * v * dt, t + dt
 
 
 # -- public --------------------------------------------------------------------------------
@@ -498,7 +534,8 @@ def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPa
             coords[i], excess[i], lams[i] = sol.pt.c, sol.pt.excess, sol.lam
             converged[i], active[i] = sol.converged, sol.lam > 0
             c = sol.pt.c
-            t = float(np.log(sol.lam)) if sol.lam > 0 else t
+            if sol.lam > 0 and i + 1 < k:
+                c, t = _predict(sol, float(np.log(B[i + 1] / b)))
     weights = np.stack([prob.red.weights(ci, V) for ci in coords])
     return RegularizationPath(
         norms=B,
