@@ -249,3 +249,17 @@ def test_norms_beyond_float64_range_raise(separable: NTPInstance) -> None:
     # margin 0.53: the multiplier ~ e^{-0.53 B} / B passes 1e-280 near B = 1200.
     with pytest.raises(SolverError, match="beyond the float64 range"):
         regularization_path(separable, [1e5])
+
+
+def test_incompatible_but_separable_instance() -> None:
+    # Same h, same support {0, 1}, log-ratios 0 and log 4: Eq. 4 has no solution (no W*),
+    # while lowering token 2 separates. The path still lies on the sphere.
+    inst = NTPInstance([[1.0, 0.5], [1.0, 0.5]], [[0.5, 0.5, 0.0], [0.2, 0.8, 0.0]])
+    path = regularization_path(inst, [1.0, 10.0, 40.0])
+    assert path.dist_f_wstar is None
+    assert path.active.all() and path.converged.all()
+    np.testing.assert_allclose(norms_of(path), path.norms, rtol=1e-10)
+    # The in-support gap settles at the pooled optimum p(0) = (0.5 + 0.2) / 2 = 0.35, up to
+    # the ridge pull of order lam_B (3e-26 at B = 40) and rounding.
+    q = np.exp(inst.embeddings[0] @ path.weights[-1].T)
+    assert q[0] / (q[0] + q[1]) == pytest.approx(0.35, rel=1e-9)
