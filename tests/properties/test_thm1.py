@@ -101,3 +101,18 @@ def test_thm1_projection_on_f_converges_to_wstar(inst):
         # And the genie point's excess bounds the path's: the bound itself -> 0 with r.
         genie = f_distance_bound(inst, excess_loss(inst, Ws + r * Wmm), curvature)
         assert dist <= genie * (1 + 1e-9) + 1e-9 * (1 + np.linalg.norm(W))
+
+
+def test_thm1_regression_large_b():
+    """Shrunk from Hypothesis: at ``gamma B = 100`` (multiplier ~1e-45, far above underflow)
+    the path raised a spurious SolverError, and ``B = 30`` did not terminate."""
+    inst = NTPInstance([[-2, 1, 0]], [[2 / 6, 3 / 6, 1 / 6, 0]])
+    Ws, Wmm = w_star(inst), ntp_svm(inst)
+    norms = np.array([30.0, 100 * np.linalg.norm(Wmm)])
+    path = regularization_path(inst, norms)
+    np.testing.assert_allclose(np.linalg.norm(path.weights, axis=(1, 2)), norms, rtol=1e-12)
+    for W, B in zip(path.weights, norms, strict=True):
+        r = np.sqrt(B**2 - np.linalg.norm(Ws) ** 2) / np.linalg.norm(Wmm)
+        # At excesses ~1e-32 the in-support rounding floor (~(EPS B)^2 ~ 1e-29) dominates.
+        floor = (64 * EPS * B * np.max(np.linalg.norm(inst.embeddings, axis=1))) ** 2
+        assert excess_loss(inst, W) <= excess_loss(inst, Ws + r * Wmm) * (1 + SOLVER_RTOL) + floor
