@@ -6,6 +6,12 @@ falsified property shrinks to a small readable instance: few contexts and tokens
 like ``[[1, 0]]``, counts like ``[1, 2]``. Families whose defining property (separable, not
 separable, not compatible) must hold are built so that it holds by construction; nothing is
 filtered.
+
+Two layout choices make the shrinking work. Each context is drawn at the largest allowed
+``V`` and ``d`` and cut afterwards, so lowering ``V`` or ``d`` does not re-interpret every
+later choice. And every context and every coordinate carries a keep flag that shrinks to
+"drop": Hypothesis deletes only short runs of choices or list tails, so without the flags a
+context in the middle of the list could never be removed.
 """
 
 from __future__ import annotations
@@ -104,7 +110,7 @@ def _draw_ints(draw: st.DrawFn, n: int, low: int, high: int) -> list[int]:
 
 
 class _Context(NamedTuple):
-    """The raw data of one context, drawn contiguously so that shrinking can delete it whole.
+    """The raw data of one context (one tuple strategy; ``keep`` lets the shrinker drop it).
 
     Drawn at the largest allowed sizes and cut to the drawn ``V`` and ``d`` afterwards
     (:func:`_stack`): the layout of the draws does not depend on ``V`` or ``d``, so the
