@@ -4,10 +4,16 @@ implicit bias of next-token prediction (NTP) in linear models (Thrampoulidis, Ne
 Public API: :class:`NTPInstance`; losses :func:`ce_loss`, :func:`ce_grad`,
 :func:`excess_loss`, :func:`ce_f_loss`; the subspace projections :func:`project_f`,
 :func:`project_f_perp`; :func:`is_compatible` / :func:`w_star`; :func:`is_separable` /
-:func:`ntp_svm` / :func:`ntp_margin`; :func:`train`; :func:`regularization_path`; and the
-exceptions deriving from :class:`NTPError`.
+:func:`ntp_svm` / :func:`ntp_margin` (with solver-free checks :func:`kkt_report`,
+:func:`separability_certificate_bound`, :func:`incompatibility_bound`); :func:`train` with the
+optimizers of :data:`OPTIMIZERS`; :func:`certify_gd_bias` / :func:`measure_bias` for the
+asymptotic claims; :func:`regularization_path`; and the exceptions deriving from
+:class:`NTPError`. Hypothesis strategies live in :mod:`ntpprops.strategies`, context embedders
+in :mod:`ntpprops.embeddings`, conjectures for ``ntpprops explore`` in
+:mod:`ntpprops.conjectures`.
 """
 
+from ntpprops._certify import BiasReport, certify_gd_bias, measure_bias
 from ntpprops._compat import (
     CompatibilityResult,
     incompatibility_bound,
@@ -33,16 +39,24 @@ from ntpprops._loss import (
 )
 from ntpprops._optim import OPTIMIZERS, Optimizer, TrainResult, train
 from ntpprops._regpath import RegularizationPath, regularization_path
-from ntpprops._separability import SeparabilityResult, is_separable, ntp_margin
+from ntpprops._separability import (
+    SeparabilityResult,
+    is_separable,
+    ntp_margin,
+    separability_certificate_bound,
+    separation_atoms,
+)
 from ntpprops._subspace import f_dimension, project_f, project_f_perp
-from ntpprops._svm import SVMResult, ntp_svm, ntp_svm_result
+from ntpprops._svm import KKTReport, SVMResult, kkt_report, ntp_svm, ntp_svm_result
 
 __version__ = "0.1.0"
 
 __all__ = [
     "OPTIMIZERS",
+    "BiasReport",
     "CompatibilityResult",
     "InvalidInstanceError",
+    "KKTReport",
     "NTPError",
     "NTPInstance",
     "NotCompatibleError",
@@ -57,12 +71,15 @@ __all__ = [
     "ce_f_loss",
     "ce_grad",
     "ce_loss",
+    "certify_gd_bias",
     "excess_loss",
     "f_dimension",
     "incompatibility_bound",
     "is_compatible",
     "is_separable",
+    "kkt_report",
     "logits",
+    "measure_bias",
     "ntp_margin",
     "ntp_svm",
     "ntp_svm_result",
@@ -70,6 +87,8 @@ __all__ = [
     "project_f_perp",
     "regularization_path",
     "safe_step_size",
+    "separability_certificate_bound",
+    "separation_atoms",
     "smoothness_bound",
     "train",
     "w_star",
