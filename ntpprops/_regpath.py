@@ -67,6 +67,10 @@ STEP_RTOL = 1e-11
 NORM_RTOL = 1e-13
 #: Smallest multiplier handled: below it ``e^{-gamma B}`` is near the float64 underflow.
 MIN_MULTIPLIER = 1e-280
+#: Largest ratio between consecutive norms solved (intermediate norms are inserted).
+MAX_NORM_RATIO = 1.25
+#: Largest change of any logit in one Newton step (nats).
+MAX_LOGIT_STEP = 20.0
 _MAX_NEWTON = 200
 _MAX_OUTER = 200
 
@@ -240,9 +244,12 @@ def _scaled_solve(M: FloatArray, rhs: FloatArray) -> FloatArray:
         factor = scipy.linalg.cho_factor(Ms, check_finite=False)
         sol = scipy.linalg.cho_solve(factor, scale[:, None] * rhs, check_finite=False)
     except scipy.linalg.LinAlgError:
+        # Numerically singular (a graded block whose smallest curvatures are below eps of
+        # its diagonal): floor the eigenvalues, which keeps the step a descent direction;
+        # the huge steps along flat directions are then capped by the caller.
         vals, vecs = scipy.linalg.eigh(Ms, check_finite=False)
-        keep = vals > np.finfo(float).eps * vals[-1]
-        sol = vecs[:, keep] @ ((vecs[:, keep].T @ (scale[:, None] * rhs)) / vals[keep, None])
+        vals = np.maximum(vals, Ms.shape[0] * np.finfo(float).eps * vals[-1])
+        sol = vecs @ ((vecs.T @ (scale[:, None] * rhs)) / vals[:, None])
     return scale[:, None] * sol
 
 
@@ -268,8 +275,31 @@ def _objective(prob: _Problem, pt: _Point, lam: float, p_only: bool) -> float:
     return out + pt.kl_in + 0.5 * lam * float(pt.c[f_blk] @ pt.c[f_blk])
 
 
+def _line_search(
+    prob: _Problem, pt: _Point, lam: float, step: FloatArray, slope: float, p_only: bool
+) -> _Point | None:
+    """Armijo backtracking along ``step``; None when no step length decreases the objective."""
+    obj = _objective(prob, pt, lam, p_only)
+    slack = 8 * np.finfo(float).eps * abs(obj)  # the rounding of obj itself
+    t = 1.0
+    while t > 1e-12:
+        trial = prob.point(pt.c + t * step)
+        if _objective(prob, trial, lam, p_only) <= obj + 1e-4 * t * slope + slack:
+            return trial
+        t *= 0.5
+    return None
+
+
 def _ridge(prob: _Problem, c: FloatArray, lam: float, rtol: float = STEP_RTOL) -> _Solution:
-    """Newton's method with backtracking for ``min CE(c) + lam/2 ||c||^2`` (strictly convex)."""
+    """Newton's method with backtracking for ``min CE(c) + lam/2 ||c||^2`` (strictly convex).
+
+    A block (``F`` or ``P``) whose step is below ``rtol`` is at its rounding floor and is
+    frozen: its noise would cost more in the objective (curvature x step^2) than the other
+    block gains. With ``a`` frozen, the line search compares only the ``P``-dependent part of
+    the objective, which resolves changes far below ``eps`` times the in-support part. If the
+    joint step fails, the blocks are stepped one after the other (their coupling is of order
+    ``sqrt(e^{-gamma B})`` in the scaled Hessian).
+    """
     f_blk, p_blk = prob.blocks()
     pt = prob.point(c)
     M = prob.hessian(pt, lam)
@@ -277,27 +307,30 @@ def _ridge(prob: _Problem, c: FloatArray, lam: float, rtol: float = STEP_RTOL) -
         g = pt.grad + lam * pt.c
         step = _scaled_solve(M, -g[:, None])[:, 0]
         small = prob.small(step, pt.c, rtol)
-        # A block whose step is below tolerance is at its rounding floor: its noise would
-        # cost more in the objective (curvature x step^2) than the other block gains.
+        if all(small):
+            pt = prob.point(pt.c + step)
+            return _Solution(pt, lam, prob.hessian(pt, lam), True)
         if small[0] != small[1]:
-            step[f_blk if small[0] else p_blk] = 0.0
-        p_only = small[0] and not small[1]
-        obj = _objective(prob, pt, lam, p_only)
-        slope = float(g @ step)
-        slack = 8 * np.finfo(float).eps * abs(obj)  # the rounding of obj itself
-        t, new = 1.0, None
-        while t > 1e-12:
-            trial = prob.point(pt.c + t * step)
-            if _objective(prob, trial, lam, p_only) <= obj + 1e-4 * t * slope + slack:
-                new = trial
-                break
-            t *= 0.5
+            # Freeze the small block and solve for the other alone: through the inverse's
+            # cross block, the frozen block's gradient noise would leak into the step.
+            frozen, free = (f_blk, p_blk) if small[0] else (p_blk, f_blk)
+            step[frozen] = 0.0
+            step[free] = _scaled_solve(M[free, free], -g[free, None])[:, 0]
+        # Directions of exponentially small curvature give huge Newton steps, and the loss
+        # grows exponentially past the minimiser: cap the change of any logit first.
+        biggest = float(np.max(np.abs(prob.red.logits(step))))
+        if biggest > MAX_LOGIT_STEP:
+            step *= MAX_LOGIT_STEP / biggest
+        new = _line_search(prob, pt, lam, step, float(g @ step), small[0])
+        if new is None and not any(small):
+            f_step, p_step = step.copy(), step.copy()
+            f_step[p_blk], p_step[f_blk] = 0.0, 0.0
+            new = _line_search(prob, pt, lam, f_step, float(g @ f_step), False)
+            new = _line_search(prob, new or pt, lam, p_step, float(g @ p_step), True) or new
         if new is None:
-            return _Solution(pt, lam, M, all(small))
+            return _Solution(pt, lam, M, False)
         pt = new
         M = prob.hessian(pt, lam)
-        if all(small):
-            return _Solution(pt, lam, M, True)
     return _Solution(pt, lam, M, False)
 
 
@@ -352,9 +385,9 @@ def _find_multiplier(
             raise SolverError(
                 f"regularization_path: B = {B:.6g} is beyond what float64 resolves for this "
                 f"instance: the norm is stuck at {np.exp(psi) * B:.6g} as the multiplier falls "
-                "(the gradient along the diverging direction is below the rounding of the "
-                "non-vanishing terms: an instance that is not separable but whose infimum is "
-                "not attained); use smaller B"
+                "(typically the gradient along the diverging direction is below the rounding "
+                "of the non-vanishing terms: an instance that is not separable but whose "
+                "infimum is not attained); use smaller B"
             )
         last = (t, psi)
         norm = float(np.linalg.norm(sol.pt.c))
@@ -449,6 +482,16 @@ def _solve_one(
     return _Solution(sol.pt, sol.lam, sol.hess, False)
 
 
+def _continuation(start: float, stop: float) -> list[float]:
+    """Norms from ``start`` (exclusive) to ``stop`` with ratios at most ``MAX_NORM_RATIO``.
+
+    Newton on the exponential tails of the loss moves the norm by about ``1 / gamma`` per
+    step, so each solve is warm-started from a nearby norm along the path.
+    """
+    steps = max(1, int(np.ceil(np.log(stop / start) / np.log(MAX_NORM_RATIO) - 1e-9)))
+    return [float(x) for x in np.geomspace(start, stop, steps + 1)[1:]]
+
+
 def _predict(sol: _Solution, log_ratio: float) -> tuple[FloatArray, float]:
     """First-order prediction of ``(c, log lam)`` at the norm ``e^{log_ratio}`` times larger.
 
@@ -541,14 +584,18 @@ def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPa
         # W = 0 (or no free direction) already minimises CE: nothing ever binds.
         excess[:] = prob.point(c).excess
     else:
-        t = float(np.log(g0 / B[0]))  # ||c_lam|| ~ ||grad CE(0)|| / lam for small B
+        # ||c_lam|| ~ ||grad CE(0)|| / lam for small B.
+        t = float(np.log(g0 / min(B[0], MAX_NORM_RATIO)))
+        previous = min(B[0], MAX_NORM_RATIO) / MAX_NORM_RATIO
         for i, b in enumerate(B):
-            sol = _solve_one(prob, float(b), c, t, finite)
+            for target in _continuation(previous, float(b)):
+                sol = _solve_one(prob, target, c, t, finite)
+                c = sol.pt.c
+                if sol.lam > 0:
+                    c, t = _predict(sol, float(np.log(min(b, target * MAX_NORM_RATIO) / target)))
+            previous = float(b)
             coords[i], excess[i], lams[i] = sol.pt.c, sol.pt.excess, sol.lam
             converged[i], active[i] = sol.converged, sol.lam > 0
-            c = sol.pt.c
-            if sol.lam > 0 and i + 1 < k:
-                c, t = _predict(sol, float(np.log(B[i + 1] / b)))
     weights = np.stack([prob.red.weights(ci, V) for ci in coords])
     return RegularizationPath(
         norms=B,

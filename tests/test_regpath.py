@@ -210,7 +210,7 @@ def test_weakly_separable_path_stays_on_the_sphere() -> None:
     # Token 2's probability is e^{-1.22 B}; below ~1e-16 of the O(1) terms the diverging
     # direction is lost to rounding (only out-of-support mass that vanishes everywhere, as in
     # separable instances, is computed exactly): the path says so instead of stalling.
-    with pytest.raises(SolverError, match="beyond what float64 resolves"):
+    with pytest.raises(SolverError, match="beyond"):
         regularization_path(inst, [100.0])
 
 
