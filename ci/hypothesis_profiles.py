@@ -27,7 +27,7 @@ def register_profiles() -> None:
     settings.register_profile("dev", max_examples=25, deadline=None)
     settings.register_profile(
         "ci",
-        max_examples=100,
+        max_examples=200,
         derandomize=True,
         database=None,
         deadline=None,

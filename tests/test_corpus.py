@@ -69,7 +69,7 @@ def test_numpy_arrays_and_numpy_scalars_are_tokens() -> None:
     assert a == b
 
 
-@settings(max_examples=25, deadline=None)
+@settings(deadline=None)
 @given(corpora, st.permutations(range(4)))
 def test_instance_does_not_depend_on_sequence_order(seqs: list[list[int]], perm: list[int]) -> None:
     order = [i for i in perm if i < len(seqs)]
@@ -90,7 +90,7 @@ def _check_loss_equality(seqs: list[list[int]], k: int | None, embed: str, seed:
     assert ce_loss(inst, W) == pytest.approx(brute, rel=1e-12, abs=1e-12)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(deadline=None)
 @given(
     corpora,
     st.sampled_from([None, 1, 2]),
@@ -125,7 +125,7 @@ def test_conditional_entropy_hand_values() -> None:
     assert conditional_entropy(CORPUS) == pytest.approx(instance_from_sequences(CORPUS).entropy)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(corpora)
 def test_shannon_entropy_decreases_with_context_length(seqs: list[list[int]]) -> None:
     values = [conditional_entropy(seqs, t) for t in range(8)] + [conditional_entropy(seqs)]
