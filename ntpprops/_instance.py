@@ -334,7 +334,22 @@ class NTPInstance:
     ) -> NTPInstance:
         """Build an instance from raw token sequences (the reduction of App. C).
 
-        See :func:`ntpprops.corpus.instance_from_sequences` for the parameters.
+        Parameters
+        ----------
+        sequences : sequence of sequences of hashable tokens
+        embed : {"onehot", "position-onehot", "gaussian"} or callable
+            Context embedder: a built-in of :mod:`ntpprops.embeddings` or a function mapping a
+            context (tuple of tokens) to a 1-D vector.
+        context_length : int, optional
+            ``k``: every window of ``k`` tokens is a context. ``None``: every prefix is.
+        **kwargs
+            ``vocabulary``, ``dim``, ``seed``: see
+            :func:`ntpprops.corpus.instance_from_sequences`.
+
+        Returns
+        -------
+        NTPInstance
+            One row per distinct context, with counts of its next tokens.
         """
         from ntpprops._corpus import instance_from_sequences
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ntpprops._corpus import conditional_entropy
+from ntpprops.corpus import conditional_entropy
 from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
 from ntpprops._errors import NTPError
 from ntpprops._instance import NTPInstance

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ntpprops import NTPInstance, ce_loss
 from ntpprops import strategies as nst
-from ntpprops._corpus import conditional_entropy as package_conditional_entropy
+from ntpprops.corpus import conditional_entropy as package_conditional_entropy
 
 EPS = float(np.finfo(np.float64).eps)
 
