@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ntpprops.corpus import conditional_entropy
 from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
 from ntpprops._errors import NTPError
 from ntpprops._instance import NTPInstance
@@ -19,6 +18,7 @@ from ntpprops.cli._inputs import UsageError, load_corpus, load_npz
 from ntpprops.cli._plots import OPTIMIZER_TITLES, plot_geometry, plot_training
 from ntpprops.cli._progress import Progress
 from ntpprops.cli._report import exit_status, render_table, summary_counts, write_reports
+from ntpprops.corpus import conditional_entropy
 
 __all__ = ["QUICK_STEPS", "add_arguments", "run_verify"]
 
