@@ -13,8 +13,12 @@ into a proven bound:
   direction in ``F^perp`` has an NTP margin above ``||P_perp(sum lambda A)|| / sum lambda``;
 - :func:`svm_distance_bound` — how far a candidate ``W`` can be from the exact ``W^mm``,
   by strong convexity of ``||W||^2 / 2`` and weak duality;
-- :func:`f_distance_bound` — how far ``P_F W`` can be from ``W*`` given ``CE(W) - H``,
-  by a second-order lower bound on ``CE_F`` around ``W*`` and convexity.
+- :func:`f_curvature` — the curvature constants of ``CE_F`` on ``F``, from the dense basis,
+  fed to the package's proven bounds :func:`ntpprops._bounds.f_distance_bound` (how far
+  ``P_F W`` can be from ``W*`` given ``CE(W) - H``) and
+  :func:`ntpprops._bounds.alignment_lower_bound` (``cos(W, W^mm)`` from the excess), re-exported
+  here. The suite always passes its own :func:`f_curvature`, so those bounds see an ``F``
+  built independently of ``ntpprops._subspace``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ntpprops import NTPInstance, excess_loss
+from ntpprops._bounds import alignment_lower_bound, f_distance_bound
 
 __all__ = [
     "EPS",
@@ -322,26 +327,6 @@ def f_curvature(inst: NTPInstance) -> tuple[float, float]:
     return mu, c
 
 
-def f_distance_bound(
-    inst: NTPInstance, excess: float, curvature: tuple[float, float] | None = None
-) -> float:
-    """A proven bound on ``||P_F W - W*||`` for any ``W`` with ``CE(W) - H <= excess``.
-
-    ``CE_F`` depends on ``P_F W`` only and ``CE >= CE_F``; along ``Delta = P_F W - W*``,
-    Taylor with ``g'(0) = 0`` gives ``CE_F - H >= (mu/2)|D|^2 - (c/6)|D|^3 >= (mu/4)|D|^2``
-    for ``|D| <= r0 = 3 mu / (2 c)``, and convexity extends "``excess < mu r0^2 / 4`` implies
-    ``|D| < r0``". Returns ``2 sqrt(excess / mu)``, or ``inf`` outside that regime.
-    ``curvature`` is ``f_curvature(inst)`` when already computed.
-    """
-    mu, c = f_curvature(inst) if curvature is None else curvature
-    if math.isinf(mu):
-        return 0.0  # F = {0}
-    r0 = 1.5 * mu / c
-    if not mu > 0 or excess >= 0.25 * mu * r0**2:
-        return math.inf
-    return 2.0 * math.sqrt(max(excess, 0.0) / mu)
-
-
 def gd_excess_bound(
     inst: NTPInstance,
     W0: FloatArray,
@@ -364,46 +349,3 @@ def gd_excess_bound(
         value = excess_loss(inst, U) + float(np.linalg.norm(W0 - U)) ** 2 / (2 * lr * k)
         best = min(best, value)
     return best
-
-
-def alignment_lower_bound(
-    inst: NTPInstance,
-    w_star: FloatArray,
-    w_mm_norm: float,
-    excess: float,
-    dist_f: float,
-    norm: float,
-) -> float:
-    """A proven lower bound on ``cos(W, W^mm)`` from ``CE(W) - H``, ``||P_F W - W*||``, ``||W||``.
-
-    For ``W`` with excess ``<= eps`` and ``||P_F W - W*|| <= delta``, at each context ``j``
-    with ``v not in S_j`` and ``z in S_j``:
-
-    - ``pi_j log(1 + exp(l_v - lse_S)) <= eps`` gives ``l_v - lse_S <= log expm1(eps / pi_j)``;
-    - the in-support KL is ``<= eps / pi_j``, so by Pinsker
-      ``l_z - lse_S = log q_{z|S} >= log(p_z - sqrt(eps / (2 pi_j)))``;
-    - ``P_F W = W* + Delta`` moves that margin by ``(l*_z - l*_v) + sqrt2 delta ||h_j||``.
-
-    So every margin of ``P_perp W`` is ``>= G``; ``P_perp W / G`` is feasible for
-    Definition 3, and strong convexity gives ``cos(P_perp W, W^mm) ||P_perp W|| >=
-    ||W^mm|| G``, hence ``cos(W, W^mm) >= ||W^mm|| G / ||W||``. As ``eps -> 0`` with
-    ``||W|| ~ ||W^mm|| log(1/eps)``, the bound tends to 1 at rate ``1 / log(1/eps)``.
-    Returns ``-inf`` when an ingredient is unavailable (e.g. ``delta = inf``).
-    """
-    if not (math.isfinite(dist_f) and excess >= 0 and norm > 0):
-        return -math.inf
-    L_star = inst.embeddings @ np.asarray(w_star, dtype=np.float64).T
-    rows = np.linalg.norm(inst.embeddings, axis=1)
-    lowest = math.inf
-    for j, v in zip(*np.nonzero(~inst.supports), strict=True):
-        pi = float(inst.context_weights[j])
-        if excess == 0.0:
-            return -math.inf  # an underflowed excess carries no quantitative information
-        out = math.log(math.expm1(excess / pi))
-        for z in np.flatnonzero(inst.supports[j]):
-            q_low = float(inst.probs[j, z]) - math.sqrt(excess / (2 * pi))
-            if q_low <= 0:
-                return -math.inf
-            shift = float(L_star[j, z] - L_star[j, v]) + math.sqrt(2) * dist_f * float(rows[j])
-            lowest = min(lowest, math.log(q_low) - out - shift)
-    return w_mm_norm * lowest / norm

@@ -1,0 +1,192 @@
+"""Proven, solver-free bounds that turn a measured excess loss into statements about ``W``.
+
+Finite runs cannot show a limit; these bounds make a finite run say something proven:
+
+- :func:`f_distance_bound`: ``||P_F W - W*||`` from ``CE(W) - H`` (Lemma 4's strict convexity
+  of ``CE_F`` on ``F``, made quantitative);
+- :func:`alignment_lower_bound`: ``cos(W, W^mm)`` from ``CE(W) - H``, ``||P_F W - W*||`` and
+  ``||W||`` (strong convexity of Definition 3's objective).
+
+Both hold for *any* ``W`` (no optimiser is assumed), so a measured quantity below its bound
+can only come from a wrong ``W*``, ``W^mm``, excess or cosine: a check that cannot fail on a
+true theorem.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ntpprops._instance import NTPInstance
+
+__all__ = ["alignment_lower_bound", "f_curvature", "f_distance_bound"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _f_basis(inst: NTPInstance) -> FloatArray:
+    """Orthonormal basis of ``F``, shape (V * d, dim F), via the package's projector.
+
+    ``P_F`` is applied to the ``V d`` unit matrices; the range of the (symmetric, idempotent)
+    result is ``F``, read off by an eigendecomposition (eigenvalues are 0 or 1 up to rounding).
+    """
+    from ntpprops._subspace import project_f
+
+    V, d = inst.weight_shape
+    P = np.stack([project_f(inst, e.reshape(V, d)).reshape(-1) for e in np.eye(V * d)], axis=1)
+    values, vectors = np.linalg.eigh((P + P.T) / 2)
+    return vectors[:, values > 0.5]
+
+
+def f_curvature(inst: NTPInstance) -> tuple[float, float]:
+    """Curvature constants of ``CE_F`` on ``F`` around ``W*``.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+        ``m`` contexts, ``V`` tokens, dimension ``d``.
+
+    Returns
+    -------
+    mu : float
+        Smallest eigenvalue on ``F`` of the Hessian at ``W*``,
+        ``sum_j pi_j A_j^T (diag p_j - p_j p_j^T) A_j`` (rows of ``A_j``: ``e_z kron h_j``,
+        ``z in S_j``). At ``W*`` the in-support softmax equals ``p_j``, so ``W*`` itself is
+        not needed. ``inf`` when ``F = {0}``.
+    c : float
+        Bound ``sum_j pi_j (sqrt 2 ||h_j||)^3`` on the third directional derivative of
+        ``CE_F`` per unit direction (a third central moment is at most the cube of the range
+        of the logit differences, ``<= sqrt 2 ||h_j||`` per unit ``||Delta||``).
+
+    Notes
+    -----
+    Dense in ``V d``: meant for the small instances of the verifier and the property suite.
+    """
+    Q = _f_basis(inst)
+    V, d = inst.weight_shape
+    hess = np.zeros((V * d, V * d))
+    for j in range(inst.m):
+        support = np.flatnonzero(inst.supports[j])
+        p = inst.probs[j, support]
+        A = np.kron(np.eye(V)[support], inst.embeddings[j])
+        hess += inst.context_weights[j] * A.T @ (np.diag(p) - np.outer(p, p)) @ A
+    mu = float(np.linalg.eigvalsh(Q.T @ hess @ Q)[0]) if Q.shape[1] else math.inf
+    atom_scale = math.sqrt(2.0) * np.linalg.norm(inst.embeddings, axis=1)
+    c = float(inst.context_weights @ atom_scale**3)
+    return mu, c
+
+
+def f_distance_bound(
+    inst: NTPInstance, excess: float, curvature: tuple[float, float] | None = None
+) -> float:
+    """A proven bound on ``||P_F W - W*||`` for any ``W`` with ``CE(W) - H <= excess``.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+        An NTP_H-compatible instance (``W*`` exists).
+    excess : float
+        An upper bound on ``CE(W) - H`` (``>= 0``).
+    curvature : (float, float), optional
+        ``(mu, c)`` as returned by :func:`f_curvature`, when already computed (or computed
+        independently, as the property suite does).
+
+    Returns
+    -------
+    float
+        ``2 sqrt(excess / mu)``; ``0`` when ``F = {0}``; ``inf`` outside the proven regime
+        (``mu <= 0`` or ``excess >= mu r0^2 / 4``).
+
+    Notes
+    -----
+    Derivation. ``CE_F`` depends on ``P_F W`` only and ``CE >= CE_F`` (the out-of-support
+    mass only adds loss), with ``CE_F(W*) = H`` and ``grad CE_F(W*) = 0`` on ``F``
+    (Lemma 4). Along ``Delta = P_F W - W*``, ``g(s) = CE_F(W* + s Delta / |Delta|)`` has
+    ``g'(0) = 0``, ``g''(0) >= mu`` and ``|g'''| <= c``, so Taylor gives
+    ``CE_F - H >= (mu/2)|D|^2 - (c/6)|D|^3 >= (mu/4)|D|^2`` for ``|D| <= r0 = 3 mu / (2 c)``.
+    Convexity of ``g`` extends this: if ``|D| > r0`` then ``g(|D|) >= g(r0) >= mu r0^2 / 4``,
+    so ``excess < mu r0^2 / 4`` forces ``|D| < r0`` and then ``|D| <= 2 sqrt(excess / mu)``.
+    """
+    mu, c = f_curvature(inst) if curvature is None else curvature
+    if math.isinf(mu):
+        return 0.0  # F = {0}
+    r0 = 1.5 * mu / c
+    if not mu > 0 or excess >= 0.25 * mu * r0**2:
+        return math.inf
+    return 2.0 * math.sqrt(max(excess, 0.0) / mu)
+
+
+def alignment_lower_bound(
+    inst: NTPInstance,
+    w_star: FloatArray,
+    w_mm_norm: float,
+    excess: float,
+    dist_f: float,
+    norm: float,
+) -> float:
+    """A proven lower bound on ``cos(W, W^mm)`` from ``CE(W) - H``, ``||P_F W - W*||``, ``||W||``.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+        A compatible, separable instance.
+    w_star : ndarray, shape (V, d)
+        ``W*`` (Lemma 4).
+    w_mm_norm : float
+        ``||W^mm||`` (Definition 3).
+    excess : float
+        An upper bound on ``CE(W) - H``.
+    dist_f : float
+        An upper bound on ``||P_F W - W*||`` (e.g. :func:`f_distance_bound`).
+    norm : float
+        ``||W||``.
+
+    Returns
+    -------
+    float
+        The bound; ``-inf`` when an ingredient carries no information (``dist_f = inf``,
+        an excess of exactly 0, which only an underflow produces, or an excess too large for
+        Pinsker's bound to keep ``q_{z|S}`` positive). It tends to 1 at rate
+        ``1 / log(1/excess)`` along ``||W|| ~ ||W^mm|| log(1/excess)``.
+
+    Notes
+    -----
+    Derivation. For ``W`` with excess ``<= eps`` and ``||P_F W - W*|| <= delta``, at each
+    context ``j`` with ``v not in S_j`` and ``z in S_j`` (logits ``l = W h_j``,
+    ``lse_S`` the log-sum-exp over ``S_j``):
+
+    - ``pi_j log(1 + exp(l_v - lse_S)) <= eps`` gives ``l_v - lse_S <= log expm1(eps / pi_j)``;
+    - the in-support KL is ``<= eps / pi_j``, so by Pinsker
+      ``l_z - lse_S = log q_{z|S} >= log(p_z - sqrt(eps / (2 pi_j)))``;
+    - ``P_F W = W* + Delta`` moves the margin ``l_z - l_v`` by at most ``sqrt 2 delta ||h_j||``
+      from ``W*``'s ``l*_z - l*_v``, and ``P_perp W`` carries the rest.
+
+    So every margin of ``P_perp W`` is ``>= G``, the minimum over ``(j, z, v)`` of
+    ``log q_low - log expm1(eps / pi_j) - (l*_z - l*_v) - sqrt 2 delta ||h_j||``. Then
+    ``P_perp W / G`` is feasible for Definition 3, and strong convexity of ``||.||^2 / 2`` over
+    that convex set gives ``<P_perp W / G, W^mm> >= ||W^mm||^2``, i.e.
+    ``<W, W^mm> = <P_perp W, W^mm> >= G ||W^mm||^2``, hence
+    ``cos(W, W^mm) >= ||W^mm|| G / ||W||``.
+    """
+    if not (math.isfinite(dist_f) and excess > 0 and norm > 0):
+        # excess == 0 only by underflow: it carries no quantitative information.
+        return -math.inf
+    ctx, out_tok = np.nonzero(~inst.supports)
+    if ctx.size == 0:
+        return -math.inf  # no out-of-support token: W^mm = 0, nothing to align with
+    pi = inst.context_weights[ctx]
+    # Only contexts with an out-of-support token constrain a margin.
+    constrained = inst.supports & ~np.all(inst.supports, axis=1)[:, None]
+    q_low = inst.probs - np.sqrt(excess / (2.0 * inst.context_weights))[:, None]
+    if np.any(q_low[constrained] <= 0):
+        return -math.inf
+    L_star = inst.embeddings @ np.asarray(w_star, dtype=np.float64).T
+    # Worst in-support term log q_low - l*_z of each context, then one margin per (j, v).
+    safe_q = np.where(constrained, q_low, 1.0)
+    worst_in = np.where(constrained, np.log(safe_q) - L_star, np.inf).min(axis=1)
+    rows = np.linalg.norm(inst.embeddings, axis=1)
+    out = np.log(np.expm1(excess / pi))
+    margins = worst_in[ctx] + L_star[ctx, out_tok] - out - math.sqrt(2.0) * dist_f * rows[ctx]
+    return float(w_mm_norm * margins.min() / norm)
