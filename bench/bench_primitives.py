@@ -2,8 +2,10 @@
 
 Run: ``/tmp/venv/bin/python bench/bench_primitives.py [--quick]``. Prints one row per size
 ``(m, V, d)``; times are the minimum over interleaved repetitions (the machine is shared, so
-only ratios measured in one process mean much), with BLAS limited to 2 threads. The last
-line times ``10^6`` GD steps at the paper size.
+only ratios measured in one process mean much), with BLAS limited to 2 threads. Under each
+size, the spread of the fused/matmuls ratio over the repetitions (each repetition times every
+variant back to back) shows how much to trust the ratio of minima. The last line times
+``10^6`` GD steps at the paper size.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def time_per_step(step: Callable[..., None], inner: int, fused: bool) -> float:
     return (time.perf_counter() - start) / inner
 
 
-def bench_size(m: int, V: int, d: int, reps: int) -> dict[str, float]:
+def bench_size(m: int, V: int, d: int, reps: int) -> tuple[dict[str, float], list[float]]:
+    """Best time per step of each variant, and the fused/matmuls ratio of every repetition."""
     H, P, pi, W0 = make_problem(m, V, d)
     lr = 0.1
     mode = FusedGD(H, P, pi, lr, W0).mode
@@ -86,10 +89,14 @@ def bench_size(m: int, V: int, d: int, reps: int) -> dict[str, float]:
     flops = 2 * m * d * V
     inner = max(1, int(2e8 / flops))  # ~0.1 s per timing at small sizes
     best = dict.fromkeys(steps, np.inf)
+    ratios = []
     for _ in range(reps):  # interleaved, so drifting machine load hits every variant alike
+        this = {}
         for name, step in steps.items():
-            best[name] = min(best[name], time_per_step(step, inner, name.startswith("fused")))
-    return best
+            this[name] = time_per_step(step, inner, name.startswith("fused"))
+            best[name] = min(best[name], this[name])
+        ratios.append(this[f"fused {mode}"] / this["bare matmuls"])
+    return best, ratios
 
 
 def bench_paper_run(steps: int) -> tuple[float, str]:
@@ -105,17 +112,24 @@ def bench_paper_run(steps: int) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only, 10^5 steps")
+    parser.add_argument("--reps", type=int, default=9, help="repetitions at the large sizes")
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
     with threadpool_limits(2):
         print(f"{'(m, V, d)':>18} {'variant':>13} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")
         for m, V, d in sizes:
-            best = bench_size(m, V, d, reps=3 if m * V * d > 1e8 else 5)
+            # Big sizes take ~1 s per timing and suffer most from neighbours' load: more reps.
+            best, ratios = bench_size(m, V, d, reps=args.reps if m * V * d > 1e8 else 5)
             for name, seconds in best.items():
                 print(
                     f"{(m, V, d)!s:>18} {name:>13} {1e3 * seconds:10.4f} "
                     f"{seconds / best['plain numpy']:8.2f} {seconds / best['bare matmuls']:9.2f}"
                 )
+            low, mid, high = np.quantile(ratios, [0.0, 0.5, 1.0])
+            print(
+                f"{'':>18} fused/matmuls per repetition: min {low:.2f}, median {mid:.2f}, "
+                f"max {high:.2f} over {len(ratios)}"
+            )
         n = 10**5 if args.quick else 10**6
         seconds, backend = bench_paper_run(n)
         print(f"paper size (50, 10, 60): {n:.0e} GD steps in {seconds:.2f} s ({backend} loop)")

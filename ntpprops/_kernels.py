@@ -220,15 +220,34 @@ class FusedGD:
     def _weight_step(self) -> None:
         Z, row = self.Z, self._row
         np.matmul(self.H, self.W.T, out=Z)
-        np.max(Z, axis=1, keepdims=True, out=row)
-        Z -= row
-        np.exp(Z, out=Z)
-        np.sum(Z, axis=1, keepdims=True, out=row)
+        _exp_shifted_rows(Z, row)
         # softmax^T diag(eta pi) H = exp^T diag(eta pi / rowsum) H: scale H's rows, not Z's.
         np.divide(self.scale[:, None], row, out=row)
         np.multiply(self.H, row, out=self.scaled_H)
         _accumulate(self.W, Z, self.scaled_H)
         self.W += self.grad_P
+
+
+#: Row blocks of the logits are about this many float64 (512 KB): a block stays in L2 cache
+#: through its four softmax passes, which then read and write main memory once instead of
+#: four times (measured 70 -> 39 ms at (m, V) = (4000, 5000), a tenth of the two matmuls).
+SOFTMAX_BLOCK_FLOATS = 1 << 16
+
+
+def _exp_shifted_rows(Z: FloatArray, row_sum: FloatArray) -> None:
+    """``Z <- exp(Z - max_row Z)`` in place and ``row_sum <- its row sums``, shape (m, 1).
+
+    The rows are processed in cache-sized blocks; each row's values are exactly those of the
+    unblocked four passes (max, shift, exp, sum), since every pass works row by row.
+    """
+    m, V = Z.shape
+    rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
+    for start in range(0, m, rows):
+        block, block_sum = Z[start : start + rows], row_sum[start : start + rows]
+        np.max(block, axis=1, keepdims=True, out=block_sum)
+        block -= block_sum
+        np.exp(block, out=block)
+        np.sum(block, axis=1, keepdims=True, out=block_sum)
 
 
 def _accumulate(W: FloatArray, E: FloatArray, G: FloatArray) -> None:

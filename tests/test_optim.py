@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.special
 
 import ntpprops
 import ntpprops._kernels as kernels
@@ -168,6 +169,32 @@ def test_train_gd_matches_generic_optimizer_loop():
     tol = 400 * 16 * EPS * max(1.0, np.abs(generic.W).max())  # as in the test above
     np.testing.assert_allclose(fused.W, generic.W, rtol=0, atol=tol)
     np.testing.assert_allclose(fused.loss, generic.loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("block_floats", [1, 7, 12, 10**6])
+def test_blocked_softmax_passes_match_scipy_softmax(monkeypatch, block_floats):
+    # 7 and 12 floats give blocks of 1 and 2 rows of V = 5, leaving a short last block of 11.
+    monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", block_floats)
+    rng = np.random.default_rng(block_floats)
+    Z = rng.standard_normal((11, 5)) * 300.0  # spreads of hundreds: exp overflows unshifted
+    E, row_sum = Z.copy(), np.empty((11, 1))
+    kernels._exp_shifted_rows(E, row_sum)
+    assert np.all(E.max(axis=1) == 1.0)  # shifted by each row's own max: exp(0) = 1 exactly
+    # exp of a shifted logit and the sum of <= 5 terms in [0, 1]: a few eps each, relative.
+    np.testing.assert_allclose(row_sum[:, 0], E.sum(axis=1), rtol=8 * EPS)
+    np.testing.assert_allclose(E / row_sum, scipy.special.softmax(Z, axis=1), rtol=0, atol=8 * EPS)
+
+
+def test_fused_gd_weight_mode_is_independent_of_the_softmax_blocking(monkeypatch):
+    inst = random_instance(5, m=9, V=7, d=12)
+    W0 = np.random.default_rng(5).standard_normal(inst.weight_shape)
+    lr = ntpprops.safe_step_size(inst)
+    expected = naive_gd(inst, W0, lr, 200)
+    monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", 2 * 7 + 3)  # 2-row blocks of the 9 rows
+    loop = FusedGD(inst.embeddings, inst.probs, inst.context_weights, lr, W0, mode="weight")
+    loop.advance(200)
+    tol = 200 * 16 * EPS * max(1.0, np.abs(expected).max())  # as in test_fused_gd_matches...
+    np.testing.assert_allclose(loop.weights(), expected, rtol=0, atol=tol)
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed (optional accelerator)")
