@@ -7,6 +7,7 @@ checks the installed console script.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -250,6 +251,88 @@ def test_a_wrong_w_star_fails_def1_and_exits_1(capsys, tmp_path, separable_npz, 
     assert claims["def1"]["status"] == "failed"
     assert read_report(out_dir)["exit_status"] == 1
     assert "FAIL" in out
+
+
+@pytest.fixture
+def dip_npz(tmp_path: Path) -> Path:
+    """The property suite's instance on which ``cos(W_B, W^mm)`` is not monotone in ``B``.
+
+    ``H = I_2``, ``p_1 = (1, 0)``, ``p_2 = (1/3, 2/3)``, ``pi = (2/3, 1/3)``: the cosine falls
+    from 0.985 at ``B = 0.1`` to 0.975 at ``B = 1.6`` before rising to 1.
+    """
+    return write_npz(
+        tmp_path / "dip.npz",
+        embeddings=np.eye(2),
+        probs=np.array([[1.0, 0.0], [1 / 3, 2 / 3]]),
+        context_weights=np.array([2 / 3, 1 / 3]),
+    )
+
+
+#: Runs the regularisation path (4 points) and GD but no certification: ~1 s on ``dip_npz``.
+PATH_ONLY = ["--quick", "--no-plots", "--regpath-points", "4", "--certify-budget", "0"]
+
+
+def test_thm1_passes_on_the_default_grid_of_the_dip_instance(capsys, tmp_path, dip_npz):
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir), *PATH_ONLY
+    )
+    assert status == 0, out + err
+    claims = claims_by_id(read_report(out_dir))
+    for tag in ("thm1", "thm2"):
+        assert claims[tag]["status"] == "passed", claims[tag]
+        assert claims[tag]["measured"]["all_within_proven_bounds"] is True
+
+
+def test_thm1_does_not_gate_on_a_cosine_that_falls_with_b(capsys, tmp_path, dip_npz, monkeypatch):
+    """On ``B`` in [0.1, 1.6] the cosine only falls: a trend gate fails, the proven bound not.
+
+    The grid is injected so the path covers the dip; the verdict must rest on ``||W_B|| = B``,
+    KKT and ``cos >= alignment_lower_bound``, and the reason must say the trend is reported.
+    """
+    monkeypatch.setattr(analysis_module, "regpath_norms", lambda a, n: np.geomspace(0.1, 1.6, 4))
+    out_dir = tmp_path / "r"
+    status, out, err = run(
+        capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir), *PATH_ONLY
+    )
+    assert status == 0, out + err
+    thm1 = claims_by_id(read_report(out_dir))["thm1"]
+    assert thm1["status"] == "passed", thm1
+    gap = np.array(thm1["measured"]["one_minus_cos"])
+    assert np.all(np.diff(gap) > 0), gap  # the instance really dips on this grid
+    assert "not monotonicity" in thm1["reason"]
+    assert "reported, not gating" in thm1["reason"]
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "tags"),
+    [
+        pytest.param(lambda W: 1.01 * W, ("thm1",), id="norm-1pct-high"),
+        pytest.param(lambda W: W[:, ::-1].copy(), ("thm1", "thm2"), id="columns-swapped"),
+    ],
+)
+def test_a_wrong_w_mm_fails_thm1_and_thm2(capsys, tmp_path, dip_npz, monkeypatch, corrupt, tags):
+    """The gate can fail: a W^mm 1% too long, or pointing elsewhere, violates the proven bound.
+
+    The bound scales with ``||W^mm||`` and is within 1e-6 of the measured cosine at the
+    largest ``B`` here, so a 1% scale error exceeds the 3e-4 tolerance (2 QP_RTOL + ...). The
+    300 quick GD steps leave their bound ~1e-2 below the cosine: only a wrong direction shows.
+    """
+    real = analysis_module.ntp_svm_result
+
+    def wrong(inst: NTPInstance):
+        result = real(inst)
+        return dataclasses.replace(result, W=corrupt(np.asarray(result.W)))
+
+    monkeypatch.setattr(analysis_module, "ntp_svm_result", wrong)
+    out_dir = tmp_path / "r"
+    status, _, _ = run(capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir), *PATH_ONLY)
+    assert status == 1
+    claims = claims_by_id(read_report(out_dir))
+    for tag in tags:
+        assert claims[tag]["status"] == "failed", claims[tag]
+        assert claims[tag]["measured"]["all_within_proven_bounds"] is False
+        assert "below its proven lower bound" in claims[tag]["reason"]
 
 
 def _unit_f_direction(inst: NTPInstance) -> np.ndarray:
