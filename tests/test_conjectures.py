@@ -164,6 +164,39 @@ def test_adam_conjecture_is_vacuous_off_its_hypotheses_and_decides_on_them():
     assert isinstance(predicate(separable), bool)
 
 
+# -- explore on the shipped conjectures ------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_explore_shrinks_separable_needs_d_ge_m_to_the_smallest_counterexample(seed):
+    """A violation needs d < m, so m >= 2 and V >= 2, d >= 1: (m, V, d) = (2, 2, 1) is least."""
+    cex = explore("separable-needs-d-ge-m", seed=seed).counterexample
+    assert cex is not None
+    assert cex.dim < cex.m and lp_separable(cex)  # a counterexample, decided independently
+    assert (cex.m, cex.vocab_size, cex.dim) == (2, 2, 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_explore_shrinks_d_ge_m_implies_separable_to_the_smallest_counterexample(seed):
+    """(m, V, d) = (1, 2, 1) is the least size any instance has; h = 0 makes it non-separable."""
+    cex = explore("d-ge-m-implies-separable", seed=seed).counterexample
+    assert cex is not None
+    assert cex.dim >= cex.m and not lp_separable(cex)
+    assert (cex.m, cex.vocab_size, cex.dim) == (1, 2, 1)
+
+
+def test_explore_finds_a_one_context_counterexample_for_adam():
+    """One context, d = 1, one-hot support on V = 3: W^mm ~ (2, -1, -1) h, Adam ~ (1, -1, -1) h.
+
+    With V = 2 (and m = d = 1) both directions are (1, -1) h, so three tokens are needed; the
+    search must shrink to that size.
+    """
+    cex = explore("adam-aligns-with-wmm", seed=0).counterexample
+    assert cex is not None
+    assert lp_separable(cex) and lstsq_compatible(cex)  # inside the statement's hypotheses
+    assert (cex.m, cex.vocab_size, cex.dim) == (1, 3, 1)
+
+
 # -- the default instances ------------------------------------------------------------------
 
 
