@@ -90,10 +90,12 @@ def bench_size(m: int, V: int, d: int, reps: int) -> tuple[dict[str, float], lis
     inner = max(1, int(2e8 / flops))  # ~0.1 s per timing at small sizes
     best = dict.fromkeys(steps, np.inf)
     ratios = []
-    for _ in range(reps):  # interleaved, so drifting machine load hits every variant alike
+    names = list(steps)
+    for rep in range(reps):  # interleaved, so drifting machine load hits every variant alike
         this = {}
-        for name, step in steps.items():
-            this[name] = time_per_step(step, inner, name.startswith("fused"))
+        # Rotate the order: no variant always runs first (with its inputs cold in cache).
+        for name in names[rep % 3 :] + names[: rep % 3]:
+            this[name] = time_per_step(steps[name], inner, name.startswith("fused"))
             best[name] = min(best[name], this[name])
         ratios.append(this[f"fused {mode}"] / this["bare matmuls"])
     return best, ratios
