@@ -79,14 +79,22 @@ def _logit_steps_numpy(
 def _scaled_residual_numpy(
     Z: FloatArray, P: FloatArray, scale: FloatArray, out: FloatArray, row: FloatArray
 ) -> None:
-    """``out = diag(scale) (softmax(Z) - P)`` without temporaries (``row``: (m, 1) buffer)."""
-    np.max(Z, axis=1, keepdims=True, out=row)
-    np.subtract(Z, row, out=out)
-    np.exp(out, out=out)
-    np.sum(out, axis=1, keepdims=True, out=row)
-    np.divide(scale[:, None], row, out=row)
-    out *= row
-    out -= P  # P here is diag(scale) P, folded once by the caller
+    """``out = diag(scale) (softmax(Z) - P)`` without temporaries (``row``: (m, 1) buffer).
+
+    Cache-sized row blocks, as in :func:`_exp_shifted_rows` (every pass works row by row).
+    """
+    m, V = Z.shape
+    rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
+    for start in range(0, m, rows):
+        block = slice(start, start + rows)
+        Z_b, out_b, row_b = Z[block], out[block], row[block]
+        np.max(Z_b, axis=1, keepdims=True, out=row_b)
+        np.subtract(Z_b, row_b, out=out_b)
+        np.exp(out_b, out=out_b)
+        np.sum(out_b, axis=1, keepdims=True, out=row_b)
+        np.divide(scale[block, None], row_b, out=row_b)
+        out_b *= row_b
+        out_b -= P[block]  # P here is diag(scale) P, folded once by the caller
 
 
 def _build_numba_kernels() -> None:

@@ -185,13 +185,15 @@ def test_blocked_softmax_passes_match_scipy_softmax(monkeypatch, block_floats):
     np.testing.assert_allclose(E / row_sum, scipy.special.softmax(Z, axis=1), rtol=0, atol=8 * EPS)
 
 
-def test_fused_gd_weight_mode_is_independent_of_the_softmax_blocking(monkeypatch):
+@pytest.mark.parametrize("mode", ["weight", "logit"])
+def test_fused_gd_is_independent_of_the_softmax_blocking(monkeypatch, mode):
     inst = random_instance(5, m=9, V=7, d=12)
     W0 = np.random.default_rng(5).standard_normal(inst.weight_shape)
     lr = ntpprops.safe_step_size(inst)
     expected = naive_gd(inst, W0, lr, 200)
     monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", 2 * 7 + 3)  # 2-row blocks of the 9 rows
-    loop = FusedGD(inst.embeddings, inst.probs, inst.context_weights, lr, W0, mode="weight")
+    args = (inst.embeddings, inst.probs, inst.context_weights, lr, W0)
+    loop = FusedGD(*args, mode=mode, backend="numpy")  # type: ignore[arg-type]
     loop.advance(200)
     tol = 200 * 16 * EPS * max(1.0, np.abs(expected).max())  # as in test_fused_gd_matches...
     np.testing.assert_allclose(loop.weights(), expected, rtol=0, atol=tol)
