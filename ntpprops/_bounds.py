@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
 
-__all__ = ["alignment_lower_bound", "f_curvature", "f_distance_bound"]
+__all__ = ["alignment_lower_bound", "f_curvature", "f_distance_bound", "gd_excess_bound"]
 
 FloatArray = NDArray[np.float64]
 
@@ -190,3 +190,54 @@ def alignment_lower_bound(
     out = np.log(np.expm1(excess / pi))
     margins = worst_in[ctx] + L_star[ctx, out_tok] - out - math.sqrt(2.0) * dist_f * rows[ctx]
     return float(w_mm_norm * margins.min() / norm)
+
+
+def gd_excess_bound(
+    inst: NTPInstance,
+    W0: FloatArray,
+    lr: float,
+    k: int,
+    anchor: FloatArray,
+    direction: FloatArray,
+    radii: FloatArray | None = None,
+) -> float:
+    """A proven bound on ``CE(W_k) - H`` for GD with step ``lr <= 1/L`` from ``W0``.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    W0 : ndarray, shape (V, d)
+        The initialisation.
+    lr : float
+        The GD step, ``<= 1/L`` for ``L`` a smoothness constant of ``CE``.
+    k : int
+        The iteration (``>= 0``).
+    anchor, direction : ndarray, shape (V, d)
+        Reference points ``U = anchor + R direction`` (``W* + R W^mm`` in use).
+    radii : ndarray, shape (r,), optional
+        The ``R`` tried; default 0 and 60 values log-spaced over ``[1e-2, 1e3]``.
+
+    Returns
+    -------
+    float
+        ``min_R (CE(U_R) - H + ||W0 - U_R||^2 / (2 lr k))``; ``CE(W0) - H`` at ``k = 0``. It
+        tends to 0 as ``k`` grows (take ``R ~ log k``).
+
+    Notes
+    -----
+    Convex ``L``-smooth GD with ``lr <= 1/L`` satisfies
+    ``f(W_k) - f(U) <= ||W0 - U||^2 / (2 lr k)`` for *any* reference ``U`` (sum the
+    descent-lemma inequality against ``U`` and use that ``f(W_k)`` is non-increasing).
+    """
+    from ntpprops._loss import excess_loss
+
+    if k == 0:
+        return excess_loss(inst, W0)
+    if radii is None:
+        radii = np.concatenate([[0.0], np.geomspace(1e-2, 1e3, 60)])
+    values = [
+        excess_loss(inst, anchor + R * direction)
+        + float(np.linalg.norm(W0 - anchor - R * direction)) ** 2 / (2.0 * lr * k)
+        for R in radii
+    ]
+    return float(min(values))

@@ -29,8 +29,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from ntpprops import NTPInstance, excess_loss
-from ntpprops._bounds import alignment_lower_bound, f_distance_bound
+from ntpprops import NTPInstance
+from ntpprops._bounds import alignment_lower_bound, f_distance_bound, gd_excess_bound
 
 __all__ = [
     "EPS",
@@ -325,27 +325,3 @@ def f_curvature(inst: NTPInstance) -> tuple[float, float]:
     atom_scale = math.sqrt(2.0) * np.linalg.norm(inst.embeddings, axis=1)
     c = float(inst.context_weights @ atom_scale**3)
     return mu, c
-
-
-def gd_excess_bound(
-    inst: NTPInstance,
-    W0: FloatArray,
-    lr: float,
-    k: int,
-    anchor: FloatArray,
-    direction: FloatArray,
-) -> float:
-    """Proven bound on ``CE(W_k) - H`` for GD with ``lr <= 1/L`` from ``W0``.
-
-    Convex ``L``-smooth GD satisfies ``f(W_k) - f(U) <= ||W_0 - U||^2 / (2 lr k)`` for *any*
-    reference ``U`` (sum the descent-lemma inequality, use monotonicity). With
-    ``U = anchor + R direction`` (``W* + R W^mm`` in use), minimised over a grid of ``R``.
-    """
-    if k == 0:
-        return excess_loss(inst, W0)
-    best = math.inf
-    for R in np.concatenate([[0.0], np.geomspace(1e-2, 1e3, 60)]):
-        U = anchor + R * direction
-        value = excess_loss(inst, U) + float(np.linalg.norm(W0 - U)) ** 2 / (2 * lr * k)
-        best = min(best, value)
-    return best
