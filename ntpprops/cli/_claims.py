@@ -6,11 +6,12 @@ A check returns a :class:`Claim` with a status:
 - ``not_applicable``: its hypotheses fail (the reason says which, with the evidence);
 - ``observed``: what the paper only observes (NGD, Adam); reported, never gating.
 
-Finite runs cannot show a limit, so the limit claims (Theorems 1-2) gate on what holds at
-every finite ``B`` and every iterate, proven: ``||W_B|| = B`` with the KKT conditions of the
-ball, monotone loss under a safe step, and the measured ``cos(W, W^mm)`` and
-``||P_F W - W*||`` on the right side of the bounds of :mod:`ntpprops._bounds`, which follow
-from the excess loss alone and tend to the limits. The trends (``1 - cos`` shrinking with
+Finite runs cannot show a limit, so the limit claims (Lemma 2, Theorems 1-2) gate on what
+holds at every finite ``B`` and every iterate, proven: ``||W_B|| = B`` with the KKT
+conditions of the ball, monotone loss under a safe step, GD's excess under its ``O(1/k)``
+bound, and the measured ``||W||``, ``cos(W, W^mm)`` and ``||P_F W - W*||`` on the right side
+of the bounds of :mod:`ntpprops._bounds`, which follow from the excess loss alone and tend
+to the limits. The trends (``1 - cos`` shrinking with
 ``B`` or ``k``) are reported, not gated: they are not theorems (``cos(W_B, W^mm)`` is not
 monotone in ``B`` in general).
 """
