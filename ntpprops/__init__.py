@@ -13,6 +13,12 @@ in :mod:`ntpprops.embeddings`, conjectures for ``ntpprops explore`` in
 :mod:`ntpprops.conjectures`.
 """
 
+from ntpprops._bounds import (
+    alignment_lower_bound,
+    f_curvature,
+    f_distance_bound,
+    gd_excess_bound,
+)
 from ntpprops._certify import BiasReport, certify_gd_bias, measure_bias
 from ntpprops._compat import (
     CompatibilityResult,
@@ -68,12 +74,16 @@ __all__ = [
     "SolverError",
     "TrainResult",
     "__version__",
+    "alignment_lower_bound",
     "ce_f_loss",
     "ce_grad",
     "ce_loss",
     "certify_gd_bias",
     "excess_loss",
+    "f_curvature",
     "f_dimension",
+    "f_distance_bound",
+    "gd_excess_bound",
     "incompatibility_bound",
     "is_compatible",
     "is_separable",
