@@ -40,13 +40,16 @@ def _f_basis(inst: NTPInstance) -> FloatArray:
     return vectors[:, values > 0.5]
 
 
-def f_curvature(inst: NTPInstance) -> tuple[float, float]:
+def f_curvature(inst: NTPInstance, basis: FloatArray | None = None) -> tuple[float, float]:
     """Curvature constants of ``CE_F`` on ``F`` around ``W*``.
 
     Parameters
     ----------
     inst : NTPInstance
         ``m`` contexts, ``V`` tokens, dimension ``d``.
+    basis : ndarray, shape (V*d, dim F), optional
+        An orthonormal basis of ``F`` (vectorised row-major, as ``W.ravel()``); by default one
+        computed here. Tests pass a basis built independently of the package's projector.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def f_curvature(inst: NTPInstance) -> tuple[float, float]:
     -----
     Dense in ``V d``: meant for the small instances of the verifier and the property suite.
     """
-    Q = _f_basis(inst)
+    Q = _f_basis(inst) if basis is None else np.asarray(basis, dtype=np.float64)
     V, d = inst.weight_shape
     hess = np.zeros((V * d, V * d))
     for j in range(inst.m):

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from ntpprops import NTPInstance
 from ntpprops._bounds import alignment_lower_bound, f_distance_bound, gd_excess_bound
+from ntpprops._bounds import f_curvature as package_f_curvature
 
 __all__ = [
     "EPS",
@@ -300,28 +301,9 @@ def genie_constant(inst: NTPInstance, w_star_norm: float) -> float:
 
 
 def f_curvature(inst: NTPInstance) -> tuple[float, float]:
-    """Curvature constants of ``CE_F`` on ``F`` around ``W*``.
+    """:func:`ntpprops._bounds.f_curvature` on the dense basis of ``F`` built here.
 
-    Returns
-    -------
-    mu : float
-        Smallest eigenvalue on ``F`` of the Hessian at ``W*``,
-        ``sum_j pi_j A_j^T (diag p_j - p_j p_j^T) A_j`` (rows of ``A_j``: ``e_z kron h_j``,
-        ``z in S_j``); at ``W*`` the in-support softmax equals ``p_j``, so ``W*`` itself is
-        not needed.
-    c : float
-        Bound ``sum_j pi_j (sqrt 2 ||h_j||)^3`` on the third directional derivative per
-        unit direction (a third central moment is at most the cube of the range).
+    The Hessian formula is the package's; the subspace it is restricted to comes from
+    :func:`dense_f_basis` (all in-support pairs, SVD), not from ``ntpprops._subspace``.
     """
-    Q = dense_f_basis(inst)
-    V, d = inst.weight_shape
-    hess = np.zeros((V * d, V * d))
-    for j in range(inst.m):
-        support = np.flatnonzero(inst.supports[j])
-        p = inst.probs[j, support]
-        A = np.kron(np.eye(V)[support], inst.embeddings[j])
-        hess += inst.context_weights[j] * A.T @ (np.diag(p) - np.outer(p, p)) @ A
-    mu = float(np.linalg.eigvalsh(Q.T @ hess @ Q)[0]) if Q.shape[1] else math.inf
-    atom_scale = math.sqrt(2.0) * np.linalg.norm(inst.embeddings, axis=1)
-    c = float(inst.context_weights @ atom_scale**3)
-    return mu, c
+    return package_f_curvature(inst, basis=dense_f_basis(inst))
