@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from _builders import random_probs
 from _dense_reference import dense_project_f, dense_w_star, pair_generators
 
 from ntpprops import (
@@ -30,15 +31,6 @@ from ntpprops import (
 from ntpprops._subspace import f_generators, gram_factor
 
 EPS = np.finfo(np.float64).eps
-
-
-def random_probs(rng: np.random.Generator, m: int, V: int) -> np.ndarray:
-    P = np.zeros((m, V))
-    for j in range(m):
-        size = rng.integers(1, V + 1)
-        support = rng.choice(V, size=size, replace=False)
-        P[j, support] = rng.dirichlet(np.ones(size))
-    return P
 
 
 def compatible_instance(family: str, seed: int) -> NTPInstance:

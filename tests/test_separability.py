@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.sparse
+from _builders import instance_on_supports as _instance
 
 from ntpprops import InvalidInstanceError, NTPInstance, is_separable, ntp_margin, project_f
 from ntpprops._separability import (
@@ -18,14 +19,6 @@ from ntpprops._separability import (
     separation_atoms,
 )
 from ntpprops._subspace import f_generators
-
-
-def _instance(H, supports, seed=0, weights=None):
-    """An instance with the given embeddings and supports, random in-support probabilities."""
-    rng = np.random.default_rng(seed)
-    supports = np.asarray(supports, dtype=bool)
-    P = np.where(supports, rng.uniform(0.5, 1.5, supports.shape), 0.0)
-    return NTPInstance(H, P / P.sum(axis=1, keepdims=True), weights)
 
 
 def _random_instance(m, V, d, S, seed, integer=False):

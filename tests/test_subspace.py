@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _builders import random_probs
 from _dense_reference import dense_f_dimension, dense_project_f, orthonormal_basis
 
 from ntpprops import (
@@ -23,15 +24,6 @@ from ntpprops._atoms import Atoms
 from ntpprops._subspace import f_generators, gram_factor
 
 EPS = np.finfo(np.float64).eps
-
-
-def random_probs(rng: np.random.Generator, m: int, V: int, full: bool = False) -> np.ndarray:
-    P = np.zeros((m, V))
-    for j in range(m):
-        size = V if full else rng.integers(1, V + 1)
-        support = rng.choice(V, size=size, replace=False)
-        P[j, support] = rng.dirichlet(np.ones(size))
-    return P
 
 
 def make_instance(family: str, seed: int) -> NTPInstance:

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _builders import instance_on_supports as _instance
 
 from ntpprops import (
     NotSeparableError,
@@ -24,13 +25,6 @@ from ntpprops import (
 from ntpprops._separability import SeparabilityResult, separability_certificate_bound
 from ntpprops._svm import KKT_RTOL, kkt_report
 from ntpprops._svm_cvxpy import solve_cvxpy
-
-
-def _instance(H, supports, seed=0, weights=None):
-    rng = np.random.default_rng(seed)
-    supports = np.asarray(supports, dtype=bool)
-    P = np.where(supports, rng.uniform(0.5, 1.5, supports.shape), 0.0)
-    return NTPInstance(H, P / P.sum(axis=1, keepdims=True), weights)
 
 
 def _random_instance(m, V, d, S, seed):
