@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
@@ -26,18 +27,38 @@ __all__ = ["alignment_lower_bound", "f_curvature", "f_distance_bound", "gd_exces
 FloatArray = NDArray[np.float64]
 
 
-def _f_basis(inst: NTPInstance) -> FloatArray:
-    """Orthonormal basis of ``F``, shape (V * d, dim F), via the package's projector.
+def _kernel_f_hessian_min(inst: NTPInstance) -> float:
+    """Smallest eigenvalue of the ``CE_F`` Hessian at ``W*`` on ``F``, in kernel form.
 
-    ``P_F`` is applied to the ``V d`` unit matrices; the range of the (symmetric, idempotent)
-    result is ``F``, read off by an eigendecomposition (eigenvalues are 0 or 1 up to rounding).
+    ``W = sum_i alpha_i g_i`` over the independent generators ``g_i`` that
+    :func:`ntpprops._subspace.gram_factor` picked; with their Gram matrix
+    ``diag(s) L L^T diag(s)`` and ``beta = L^T diag(s) alpha``, ``||W|| = ||beta||``. The
+    in-support logits are ``l_jz = <W, e_z h_j^T> = (J alpha)_jz`` with
+    ``J[(j, z), i] = K[j, ctx_i] (delta(z, pos_i) - delta(z, neg_i))``, so the Hessian is
+    ``J'^T diag-blocks(pi_j (diag p_j - p_j p_j^T)) J'`` with ``J' = J diag(1/s) L^{-T}``:
+    sizes ``dim F`` and ``sum_j S_j``, never ``V d``.
     """
-    from ntpprops._subspace import project_f
+    from ntpprops._subspace import gram_factor, kernel
 
-    V, d = inst.weight_shape
-    P = np.stack([project_f(inst, e.reshape(V, d)).reshape(-1) for e in np.eye(V * d)], axis=1)
-    values, vectors = np.linalg.eigh((P + P.T) / 2)
-    return vectors[:, values > 0.5]
+    gens, factor = gram_factor(inst)
+    if factor.rank == 0:
+        return math.inf
+    K = kernel(inst)
+    ctx, pos, neg = (a[factor.basis] for a in gens)
+    rows_j, rows_z = np.nonzero(inst.supports)
+    J = K[np.ix_(rows_j, ctx)] * (
+        (rows_z[:, None] == pos[None, :]).astype(np.float64) - (rows_z[:, None] == neg[None, :])
+    )
+    L = np.tril(factor.cholesky)
+    Jp = scipy.linalg.solve_triangular(L, (J / factor.scale).T, lower=True).T
+    p = inst.probs[rows_j, rows_z]
+    pi = inst.context_weights[rows_j]
+    # sum_j pi_j (J_j^T diag(p_j) J_j - (p_j^T J_j)^T (p_j^T J_j)), per context block j.
+    mean = np.zeros((inst.m, Jp.shape[1]))
+    np.add.at(mean, rows_j, p[:, None] * Jp)
+    hess = (Jp * (pi * p)[:, None]).T @ Jp
+    hess -= (mean * inst.context_weights[:, None]).T @ mean
+    return float(scipy.linalg.eigvalsh(hess, subset_by_index=[0, 0])[0])
 
 
 def f_curvature(inst: NTPInstance, basis: FloatArray | None = None) -> tuple[float, float]:
@@ -48,8 +69,10 @@ def f_curvature(inst: NTPInstance, basis: FloatArray | None = None) -> tuple[flo
     inst : NTPInstance
         ``m`` contexts, ``V`` tokens, dimension ``d``.
     basis : ndarray, shape (V*d, dim F), optional
-        An orthonormal basis of ``F`` (vectorised row-major, as ``W.ravel()``); by default one
-        computed here. Tests pass a basis built independently of the package's projector.
+        An orthonormal basis of ``F`` (vectorised row-major, as ``W.ravel()``). Given, ``mu``
+        is computed densely in ``V d`` on it (tests pass a basis built independently of the
+        package's projector); by default in kernel form on the generators of ``F``, at the
+        cost of the projector itself, and cached on the instance.
 
     Returns
     -------
@@ -62,12 +85,20 @@ def f_curvature(inst: NTPInstance, basis: FloatArray | None = None) -> tuple[flo
         Bound ``sum_j pi_j (sqrt 2 ||h_j||)^3`` on the third directional derivative of
         ``CE_F`` per unit direction (a third central moment is at most the cube of the range
         of the logit differences, ``<= sqrt 2 ||h_j||`` per unit ``||Delta||``).
-
-    Notes
-    -----
-    Dense in ``V d``: meant for the small instances of the verifier and the property suite.
     """
-    Q = _f_basis(inst) if basis is None else np.asarray(basis, dtype=np.float64)
+    if basis is None:
+        mu = inst._cache.get("f_curvature_mu")
+        if mu is None:
+            mu = inst._cache["f_curvature_mu"] = _kernel_f_hessian_min(inst)
+    else:
+        mu = _dense_f_hessian_min(inst, np.asarray(basis, dtype=np.float64))
+    atom_scale = math.sqrt(2.0) * np.linalg.norm(inst.embeddings, axis=1)
+    c = float(inst.context_weights @ atom_scale**3)
+    return mu, c
+
+
+def _dense_f_hessian_min(inst: NTPInstance, Q: FloatArray) -> float:
+    """``mu`` of :func:`f_curvature` from the dense ``(V d x V d)`` Hessian on the basis ``Q``."""
     V, d = inst.weight_shape
     hess = np.zeros((V * d, V * d))
     for j in range(inst.m):
@@ -75,10 +106,7 @@ def f_curvature(inst: NTPInstance, basis: FloatArray | None = None) -> tuple[flo
         p = inst.probs[j, support]
         A = np.kron(np.eye(V)[support], inst.embeddings[j])
         hess += inst.context_weights[j] * A.T @ (np.diag(p) - np.outer(p, p)) @ A
-    mu = float(np.linalg.eigvalsh(Q.T @ hess @ Q)[0]) if Q.shape[1] else math.inf
-    atom_scale = math.sqrt(2.0) * np.linalg.norm(inst.embeddings, axis=1)
-    c = float(inst.context_weights @ atom_scale**3)
-    return mu, c
+    return float(np.linalg.eigvalsh(Q.T @ hess @ Q)[0]) if Q.shape[1] else math.inf
 
 
 def f_distance_bound(
