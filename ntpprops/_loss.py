@@ -98,27 +98,6 @@ def ce_grad(inst: NTPInstance, W: ArrayLike) -> FloatArray:
     return residual.T @ (inst.context_weights[:, None] * inst.embeddings)
 
 
-def _split_log_partition(inst: NTPInstance, L: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Log-partition over each support, and ``log(1 + out-of-support mass ratio)``.
-
-    Kept for internal callers (``_regpath``); the losses here use :func:`_log_softmax`.
-
-    Returns
-    -------
-    lse_support : ndarray, shape (m,)
-        ``log sum_{z in S_j} exp(l_jz)``.
-    log_out : ndarray, shape (m,)
-        ``log(1 + sum_{v not in S_j} exp(l_jv - lse_support_j)) = -log(1 - q_out)``,
-        accurate even when the out-of-support mass is far below machine epsilon.
-    """
-    masked_in = np.where(inst.supports, L, -np.inf)
-    masked_out = np.where(inst.supports, -np.inf, L)
-    lse_support = logsumexp(masked_in, axis=1)
-    with np.errstate(divide="ignore"):
-        lse_out = logsumexp(masked_out, axis=1)  # -inf for a full support
-    return lse_support, np.logaddexp(0.0, lse_out - lse_support)
-
-
 def _out_of_support_log_ratio(inst: NTPInstance, log_q_support: FloatArray) -> FloatArray:
     """``log(1 + sum_{v not in S_j} exp(l_jv - lse_support_j)) = -log(1 - q_out)``, shape (m,).
 
@@ -153,7 +132,25 @@ def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
     float
         Non-negative.
     """
-    log_q_support = _log_softmax(logits(inst, W), inst.supports)
+    kl_support, log_out, _ = excess_terms(inst, logits(inst, W))
+    return float(inst.context_weights @ (kl_support + log_out))
+
+
+def excess_terms(inst: NTPInstance, L: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-context parts of the excess loss at logits ``L`` (m, V), as in :func:`excess_loss`.
+
+    Returns
+    -------
+    kl_support : ndarray, shape (m,)
+        ``KL(p_j || q_j restricted to S_j)``, summed term by term without cancellation.
+    log_out : ndarray, shape (m,)
+        ``-log(1 - q_out_j)``, accurate when the out-of-support mass is tiny.
+    log_q_support : ndarray, shape (m, V)
+        ``l_jz - log sum_{z' in S_j} exp(l_jz')`` for every token (the softmax over the
+        support; out-of-support entries relative to the same partition). The full softmax
+        is ``exp(log_q_support - log_out[:, None])``.
+    """
+    log_q_support = _log_softmax(L, inst.supports)
     log_out = _out_of_support_log_ratio(inst, log_q_support)
     P = inst.probs
     log_q = np.where(inst.supports, log_q_support, -np.inf)  # log q_z|S
@@ -161,8 +158,7 @@ def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
     near = x >= -1.0
     x_near = np.where(near, x, 0.0)
     terms = np.where(near, P * (x_near + np.expm1(-x_near)), P * x + (np.exp(log_q) - P))
-    kl_support = terms.sum(axis=1)
-    return float(inst.context_weights @ (kl_support + log_out))
+    return terms.sum(axis=1), log_out, log_q_support
 
 
 def ce_f_loss(inst: NTPInstance, W: ArrayLike) -> float:

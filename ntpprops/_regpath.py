@@ -58,7 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 from ntpprops._compat import is_compatible
 from ntpprops._errors import InvalidInstanceError, NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
-from ntpprops._loss import _split_log_partition
+from ntpprops._loss import excess_terms
 from ntpprops._subspace import RANK_RTOL, f_generators
 
 __all__ = ["MIN_MULTIPLIER", "RegularizationPath", "regularization_path"]
@@ -199,15 +199,12 @@ class _Problem:
         self.inst = inst
         self.red = _reduce(inst)
         self.pi = inst.context_weights
-        self.log_p = np.log(np.where(inst.supports, inst.probs, 1.0))
 
     def point(self, c: FloatArray) -> _Point:
-        inst, L = self.inst, self.red.logits(c)
-        lse_support, log_out = _split_log_partition(inst, L)
-        # Excess loss as in ntpprops.excess_loss: every term non-negative, no cancellation.
-        x = np.where(inst.supports, self.log_p - (L - lse_support[:, None]), 0.0)
-        kl = (inst.probs * (x + np.expm1(-x))).sum(axis=1)
-        q = np.exp(L - (lse_support + log_out)[:, None])
+        inst = self.inst
+        # The excess loss as in ntpprops.excess_loss: every term non-negative, no cancellation.
+        kl, log_out, log_q_support = excess_terms(inst, self.red.logits(c))
+        q = np.exp(log_q_support - log_out[:, None])
         residual = self.pi[:, None] * (q - inst.probs)
         # P maps vanish on the support: their components only see out-of-support q.
         grad = np.tensordot(self.red.logit_maps, residual, axes=([1, 2], [0, 1]))
