@@ -195,7 +195,7 @@ class FusedGD:
         else:
             self.W = self.W0.copy()
             # The P part of the gradient, (diag(eta pi) P)^T H, is constant: computed once, so
-            # a step touches the (m, V) logits in four passes (max, shift, exp, sum) only.
+            # a step touches the (m, V) logits in three or four passes (max, [shift,] exp, sum).
             self.grad_P = self.scaled_P.T @ self.H
             self.scaled_H = np.empty_like(self.H)
             self._grad = np.empty_like(self.W)
@@ -243,22 +243,42 @@ class FusedGD:
 
 
 #: Row blocks of the logits are about this many float64 (512 KB): a block stays in L2 cache
-#: through its four softmax passes, which then read and write main memory once instead of
+#: through its softmax passes, which then read and write main memory once instead of
 #: four times (measured 70 -> 39 ms at (m, V) = (4000, 5000), a tenth of the two matmuls).
 SOFTMAX_BLOCK_FLOATS = 1 << 16
 
+#: Rows whose maximum logit lies in ``[-SHIFT_FREE_LOGIT, SHIFT_FREE_LOGIT]`` are exponentiated
+#: without subtracting the maximum. The row sum then lies in ``[e^-600, V e^600]``, normal
+#: float64 for any ``V < e^100``; a logit below ``-708`` gives a subnormal or zero, an absolute
+#: error under ``2^-1022``, which relative to the row sum (``>= e^-600``) is below ``e^-108``.
+SHIFT_FREE_LOGIT = 600.0
+
 
 def _exp_shifted_rows(Z: FloatArray, row_sum: FloatArray) -> None:
-    """``Z <- exp(Z - max_row Z)`` in place and ``row_sum <- its row sums``, shape (m, 1).
+    """``Z <- exp(Z - c)`` in place with a per-row shift ``c``, and ``row_sum <- its row sums``.
 
-    The rows are processed in cache-sized blocks; each row's values are exactly those of the
-    unblocked four passes (max, shift, exp, sum), since every pass works row by row.
+    ``Z / row_sum`` is then ``softmax(Z)`` row by row; the caller never needs ``c``. The shift
+    is each row's maximum, except in row blocks whose maxima all lie within
+    ``SHIFT_FREE_LOGIT`` of zero, where it is 0: exp needs no shift there (see the constant),
+    and skipping it saves a pass over the block (0.6 ms of a 20 ms step at (1000, 1000, 512))
+    and the rounding of ``Z - max`` (so those rows are, if anything, more accurate).
+
+    The rows are processed in cache-sized blocks, so whether a row is shifted depends on its
+    neighbours in the block; ``Z / row_sum`` does not, up to rounding.
+
+    Parameters
+    ----------
+    Z : ndarray, shape (m, V)
+        Logits, overwritten.
+    row_sum : ndarray, shape (m, 1)
+        Output buffer.
     """
     m, V = Z.shape
     rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
     for start in range(0, m, rows):
         block, block_sum = Z[start : start + rows], row_sum[start : start + rows]
         np.max(block, axis=1, keepdims=True, out=block_sum)
-        block -= block_sum
+        if not -SHIFT_FREE_LOGIT <= block_sum.min() <= block_sum.max() <= SHIFT_FREE_LOGIT:
+            block -= block_sum  # also the NaN route: a NaN maximum fails every comparison
         np.exp(block, out=block)
         np.sum(block, axis=1, keepdims=True, out=block_sum)

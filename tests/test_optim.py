@@ -172,17 +172,31 @@ def test_train_gd_matches_generic_optimizer_loop():
 
 
 @pytest.mark.parametrize("block_floats", [1, 7, 12, 10**6])
-def test_blocked_softmax_passes_match_scipy_softmax(monkeypatch, block_floats):
+@pytest.mark.parametrize("spread", [3.0, 300.0])
+def test_blocked_softmax_passes_match_scipy_softmax(monkeypatch, block_floats, spread):
     # 7 and 12 floats give blocks of 1 and 2 rows of V = 5, leaving a short last block of 11.
     monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", block_floats)
     rng = np.random.default_rng(block_floats)
-    Z = rng.standard_normal((11, 5)) * 300.0  # spreads of hundreds: exp overflows unshifted
+    # Spread 300: row maxima beyond SHIFT_FREE_LOGIT in some blocks, not in others.
+    Z = rng.standard_normal((11, 5)) * spread
+    Z[3] += 2000.0  # exp overflows unless this row is shifted
+    Z[7] -= 2000.0  # exp underflows to 0 unless this row is shifted
     E, row_sum = Z.copy(), np.empty((11, 1))
     kernels._exp_shifted_rows(E, row_sum)
-    assert np.all(E.max(axis=1) == 1.0)  # shifted by each row's own max: exp(0) = 1 exactly
-    # exp of a shifted logit and the sum of <= 5 terms in [0, 1]: a few eps each, relative.
+    assert np.all(np.isfinite(E)) and np.all(row_sum > 0)
+    # exp of a logit, shifted or not, and the sum of <= 5 terms: a few eps each, relative.
     np.testing.assert_allclose(row_sum[:, 0], E.sum(axis=1), rtol=8 * EPS)
     np.testing.assert_allclose(E / row_sum, scipy.special.softmax(Z, axis=1), rtol=0, atol=8 * EPS)
+
+
+def test_softmax_rows_are_shifted_exactly_when_their_block_leaves_the_safe_range(monkeypatch):
+    monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", 2 * 3)  # blocks of 2 rows of V = 3
+    limit = kernels.SHIFT_FREE_LOGIT
+    Z = np.array([[0.0, 1.0, 2.0], [-3.0, 0.5, 1.0], [limit + 1, 0.0, 1.0], [1.0, 2.0, 0.0]])
+    E, row_sum = Z.copy(), np.empty((4, 1))
+    kernels._exp_shifted_rows(E, row_sum)
+    np.testing.assert_array_equal(E[:2], np.exp(Z[:2]))  # block 1: maxima 2 and 1, no shift
+    np.testing.assert_array_equal(E[2:], np.exp(Z[2:] - Z[2:].max(axis=1, keepdims=True)))
 
 
 @pytest.mark.parametrize("mode", ["weight", "logit"])
