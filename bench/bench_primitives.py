@@ -1,16 +1,18 @@
-"""Per-step cost of a GD step: ntpprops' fused loop vs a plain numpy loop vs two bare matmuls.
+"""Per-step cost of a GD step: ntpprops' fused loop vs plain numpy, torch autograd, bare matmuls.
 
 Run: ``/tmp/venv/bin/python bench/bench_primitives.py [--quick]``. Prints one row per size
 ``(m, V, d)``; times are the minimum over interleaved repetitions (the machine is shared, so
 only ratios measured in one process mean much), with BLAS limited to 2 threads. Under each
 size, the spread of the fused/matmuls ratio over the repetitions (each repetition times every
 variant back to back) shows how much to trust the ratio of minima. The last line times
-``10^6`` GD steps at the paper size.
+``10^6`` GD steps at the paper size. The torch autograd variant runs when torch is installed
+(it is not a dependency: ``pip install torch``), with ``torch.set_num_threads(2)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ntpprops._kernels import HAVE_NUMBA, FusedGD
+
+# torch's OpenMP threads busy-wait after each op by default and would slow whichever variant
+# runs next on two cores; passive waiting keeps the interleaved timings independent.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+try:
+    import torch
+
+    torch.set_num_threads(2)
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
 
 SIZES = [(50, 10, 60), (1000, 1000, 512), (4000, 5000, 768)]
 
@@ -45,6 +58,21 @@ def naive_step_factory(H, P, pi, W0, lr) -> Callable[[], None]:
     return step
 
 
+def torch_factory(H, P, pi, W0, lr) -> Callable[[], None]:
+    """GD as one would write it in torch: autograd through ``log_softmax``, float64."""
+    H_t, P_t, pi_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (H, P, pi))
+    W = torch.from_numpy(W0.copy()).requires_grad_(True)
+
+    def step() -> None:
+        loss = -(pi_t * (P_t * torch.log_softmax(H_t @ W.T, dim=1)).sum(dim=1)).sum()
+        loss.backward()
+        with torch.no_grad():
+            W.sub_(lr * W.grad)
+            W.grad = None
+
+    return step
+
+
 def matmul_factory(H, P, pi, W0, lr) -> Callable[[], None]:
     """The two matmuls of a step and nothing else (the floor for weight-space GD)."""
     Z = np.empty((H.shape[0], W0.shape[0]))
@@ -66,6 +94,7 @@ def fused_factory(mode: str, backend: str = "numpy"):
 
 
 def time_per_step(step: Callable[..., None], inner: int, fused: bool) -> float:
+    step(1) if fused else step()  # untimed: the previous variant's buffers leave the cache
     start = time.perf_counter()
     if fused:
         step(inner)
@@ -85,6 +114,8 @@ def bench_size(m: int, V: int, d: int, reps: int) -> tuple[dict[str, float], lis
         "plain numpy": naive_step_factory,
         "bare matmuls": matmul_factory,
     }
+    if HAVE_TORCH:
+        factories["torch autograd"] = torch_factory
     steps = {name: f(H, P, pi, W0, lr) for name, f in factories.items()}
     flops = 2 * m * d * V
     inner = max(1, int(2e8 / flops))  # ~0.1 s per timing at small sizes
@@ -94,7 +125,8 @@ def bench_size(m: int, V: int, d: int, reps: int) -> tuple[dict[str, float], lis
     for rep in range(reps):  # interleaved, so drifting machine load hits every variant alike
         this = {}
         # Rotate the order: no variant always runs first (with its inputs cold in cache).
-        for name in names[rep % 3 :] + names[: rep % 3]:
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
             this[name] = time_per_step(steps[name], inner, name.startswith("fused"))
             best[name] = min(best[name], this[name])
         ratios.append(this[f"fused {mode}"] / this["bare matmuls"])
@@ -118,13 +150,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
     with threadpool_limits(2):
-        print(f"{'(m, V, d)':>18} {'variant':>13} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")
+        print(f"{'(m, V, d)':>18} {'variant':>14} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")
         for m, V, d in sizes:
             # Big sizes take ~1 s per timing and suffer most from neighbours' load: more reps.
             best, ratios = bench_size(m, V, d, reps=args.reps if m * V * d > 1e8 else 5)
             for name, seconds in best.items():
                 print(
-                    f"{(m, V, d)!s:>18} {name:>13} {1e3 * seconds:10.4f} "
+                    f"{(m, V, d)!s:>18} {name:>14} {1e3 * seconds:10.4f} "
                     f"{seconds / best['plain numpy']:8.2f} {seconds / best['bare matmuls']:9.2f}"
                 )
             low, mid, high = np.quantile(ratios, [0.0, 0.5, 1.0])
