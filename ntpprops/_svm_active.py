@@ -315,7 +315,9 @@ def _solve_pattern_blocks(
     """:func:`_solve_pattern` token by token, with pseudo-inverses for singular blocks.
 
     ``cache`` keeps the factors between PDAS iterations (late iterations change the rows of
-    only a few tokens); entries not used in this call are evicted.
+    only a few tokens). Entries this call does not need are evicted before any new factor is
+    computed, so the old and the new factors never coexist: the cache is the largest memory
+    cost of the solver (a ``|R_v| x |R_v|`` matrix per distinct row set).
     """
     m, V = pattern.shape
     schur = np.zeros((m, m))
@@ -323,19 +325,18 @@ def _solve_pattern_blocks(
     blocks = []
     null_rows: list[FloatArray] = []
     null_rhs: list[FloatArray] = []
-    used: BlockCache = {}
-    for v in range(V):
-        idx = np.flatnonzero(pattern[:, v])
+    rows_of_token = [np.flatnonzero(pattern[:, v]) for v in range(V)]
+    needed = {idx.tobytes() for idx in rows_of_token if idx.size}
+    for stale in cache.keys() - needed:
+        del cache[stale]
+    for v, idx in enumerate(rows_of_token):
         if idx.size == 0:
             continue
         o = out[idx, v].astype(np.float64)
         key = idx.tobytes()
-        hit = used.get(key)
+        hit = cache.get(key)
         if hit is None:
-            hit = cache.get(key)
-        if hit is None:
-            hit = _psd_pinv(K[np.ix_(idx, idx)])
-        used[key] = hit
+            hit = cache[key] = _psd_pinv(K[np.ix_(idx, idx)])
         pinv, null = hit
         schur[np.ix_(idx, idx)] += pinv
         rhs[idx] += pinv @ o
@@ -346,8 +347,6 @@ def _solve_pattern_blocks(
             null_rows.append(rows)
             null_rhs.append(null.T @ o)
         blocks.append((v, idx, pinv, null, o, offset))
-    cache.clear()
-    cache.update(used)
     if null_rows:
         # t must also make t_R - o_R lie in range(K_vv): a constrained m-variable QP.
         N = np.vstack(null_rows)

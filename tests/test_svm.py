@@ -219,3 +219,22 @@ def test_low_rank_many_atoms_matches_raw_clarabel():
     W_raw, _, _ = solve_cvxpy(inst, polish=False)
     assert ours.kkt.ok
     assert _relative(W_raw, ours.W) <= 1e-6  # Clarabel's tolerance, as derived above
+
+
+def test_pattern_solve_reuses_cached_factors_and_evicts_stale_ones():
+    from ntpprops._subspace import kernel
+    from ntpprops._svm_active import _solve_pattern_blocks
+
+    inst = _random_instance(6, 4, 3, 2, seed=3)  # rank H = 3 < 6: singular blocks too
+    K, out = kernel(inst), ~inst.supports
+    first = inst.supports.copy()
+    first[0, np.flatnonzero(out[0])[0]] = True  # one active atom
+    cache: dict = {}
+    _solve_pattern_blocks(K, first, out, cache)
+    stale = set(cache)
+    fresh = _solve_pattern_blocks(K, inst.supports, out, {})
+    cached = _solve_pattern_blocks(K, inst.supports, out, cache)
+    # Same factors, same operations: the cache changes nothing but the work done.
+    np.testing.assert_array_equal(cached, fresh)
+    needed = {np.flatnonzero(inst.supports[:, v]).tobytes() for v in range(inst.vocab_size)}
+    assert set(cache) == needed and stale - needed  # the active atom's row set was evicted
