@@ -208,6 +208,11 @@ class NTPInstance:
             (context_labels, m, "context_labels"),
             (token_labels, V, "token_labels"),
         ):
+            if isinstance(labels, str | bytes):  # a sequence of characters, almost surely a slip
+                raise InvalidInstanceError(
+                    f"{name} must be a sequence of labels, not the single string {labels!r}; "
+                    f"for one-character labels pass list({labels!r})"
+                )
             if labels is not None and len(labels) != n:
                 raise InvalidInstanceError(f"{name} must have length {n}, got {len(labels)}")
 

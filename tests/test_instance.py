@@ -93,6 +93,15 @@ def test_labels_of_the_wrong_length_are_rejected():
         NTPInstance(H2, P2, context_labels=["x"])
 
 
+def test_a_single_string_is_not_taken_for_a_sequence_of_labels():
+    # "abc" has length V = 3 and would silently become ("a", "b", "c").
+    with pytest.raises(InvalidInstanceError, match="not the single string 'abc'"):
+        NTPInstance(H2, P2, token_labels="abc")
+    with pytest.raises(InvalidInstanceError, match="context_labels must be a sequence"):
+        NTPInstance(H2, P2, context_labels="xy")
+    assert NTPInstance(H2, P2, token_labels=list("abc")).token_labels == ("a", "b", "c")
+
+
 def test_row_sum_tolerance_is_the_stated_one_and_rows_are_renormalised():
     inside = [[0.5, 0.5 + 0.5 * PROB_SUM_TOL, 0.0], P2[1]]
     outside = [[0.5, 0.5 + 2 * PROB_SUM_TOL, 0.0], P2[1]]
@@ -255,7 +264,7 @@ def test_pickle_round_trip_is_exact(seed, protocol):
 
 
 def test_pickle_and_deepcopy_keep_counts_and_labels_read_only():
-    inst = NTPInstance.from_counts(H2, [[1, 1, 0], [1, 2, 3]], token_labels="abc")
+    inst = NTPInstance.from_counts(H2, [[1, 1, 0], [1, 2, 3]], token_labels=list("abc"))
     for clone in (pickle.loads(pickle.dumps(inst)), copy.deepcopy(inst), copy.copy(inst)):
         assert clone == inst
         assert clone.counts.tolist() == [[1, 1, 0], [1, 2, 3]]
