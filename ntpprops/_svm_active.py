@@ -58,6 +58,7 @@ from ntpprops._separability import (
     separation_atoms,
 )
 from ntpprops._subspace import RANK_RTOL, f_generators, kernel, project_f_coefficients
+from ntpprops._svm import KKT_RTOL
 
 __all__ = [
     "SEPARABLE_RTOL",
@@ -87,8 +88,11 @@ ACTIVE_RTOL = 1e-11
 #: Cap on PDAS iterations (typically 5-10 are needed; a cycle is detected earlier).
 MAX_PDAS_ITER = 200
 
-#: The witness is ``W^mm`` scaled up by at most this much (its margins are ``1 - O(rounding)``).
-WITNESS_RTOL = 1e-9
+#: The witness is ``W^mm`` scaled up by at most this much: the KKT check accepts margins down
+#: to ``1 - KKT_RTOL`` (a scale-up of ``1 / (1 - KKT_RTOL)``), and the factor 2 leaves room for
+#: the rounding bumps of :func:`_witness`. (It was ``1e-9``, stricter than the KKT check, which
+#: refused KKT-verified answers, cvxpy's too, on contexts whose norms differ by 10^3.)
+WITNESS_RTOL = 2.0 * KKT_RTOL
 
 #: Largest ``V m^3`` for which the per-token blocks are padded to ``m x m`` and solved in one
 #: batched call (removes per-token Python overhead; wasteful when blocks are much smaller).
@@ -232,6 +236,26 @@ def min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatAr
 
 
 def _psd_pinv(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+    """A symmetric generalised inverse ``G`` of a PSD block and a basis of its null space.
+
+    The block is factorised at unit diagonal, ``A = D K D`` with ``D = diag(K)^{-1/2}``, so
+    rank is judged per row relative to that row's own scale (as in :mod:`ntpprops._subspace`):
+    contexts whose embeddings differ in norm by orders of magnitude are not mistaken for
+    dependent ones. Returns ``G = D A^+ D``, which satisfies ``K G K = K`` (all the pattern solve
+    needs: the null-space part of each column is a separate unknown), and ``D N`` with ``N`` an
+    orthonormal basis of ``null(A)``, which spans ``null(K)`` (or None when ``K`` is definite).
+    """
+    diag = np.diag(block)
+    if np.any(diag <= 0.0):  # a zero embedding: its row and column of K vanish
+        return _psd_pinv_unscaled(block)
+    inv_sqrt = 1.0 / np.sqrt(diag)
+    unit = block * inv_sqrt[:, None] * inv_sqrt[None, :]
+    ginv, null = _psd_pinv_unscaled(unit)
+    ginv *= inv_sqrt[:, None] * inv_sqrt[None, :]
+    return ginv, (None if null is None else null * inv_sqrt[:, None])
+
+
+def _psd_pinv_unscaled(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
     """Pseudo-inverse of a PSD block and an orthonormal basis of its null space (or None)."""
     scale = float(np.max(np.diag(block)))
     try:
@@ -444,11 +468,13 @@ def _witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
     raw = raw_margin(inst, W)
     factor = 1.0 / raw if raw < 1.0 else 1.0
     witness = W * factor
-    for _ in range(4):
-        if raw_margin(inst, witness) >= 1.0:
-            break
-        factor *= 1.0 + 2.0**-44
+    # The computed margins carry rounding of order eps * |logits|, which can exceed the
+    # margin change of a tiny bump when ||W|| is large: bumps double until they outgrow it.
+    bump = 2.0**-44
+    while not raw_margin(inst, witness) >= 1.0 and bump <= WITNESS_RTOL:
+        factor *= 1.0 + bump
         witness = W * factor
+        bump *= 2.0
     if not raw_margin(inst, witness) >= 1.0 or abs(factor - 1.0) > WITNESS_RTOL:
         raise SolverError(
             f"the NTP-SVM solution has raw margin {raw!r}, too far from 1 to be a witness; "

@@ -22,7 +22,11 @@ from ntpprops import (
     ntp_svm_result,
     project_f,
 )
-from ntpprops._separability import SeparabilityResult, separability_certificate_bound
+from ntpprops._separability import (
+    SeparabilityResult,
+    raw_margin,
+    separability_certificate_bound,
+)
 from ntpprops._svm import KKT_RTOL, kkt_report
 from ntpprops._svm_cvxpy import solve_cvxpy
 
@@ -238,3 +242,30 @@ def test_pattern_solve_reuses_cached_factors_and_evicts_stale_ones():
     np.testing.assert_array_equal(cached, fresh)
     needed = {np.flatnonzero(inst.supports[:, v]).tobytes() for v in range(inst.vocab_size)}
     assert set(cache) == needed and stale - needed  # the active atom's row set was evicted
+
+
+def _two_scale_instance(seed, m, small_scale):
+    """Half the contexts' embeddings shrunk by ``small_scale``; supports of size 2 of V = 5."""
+    rng = np.random.default_rng(seed)
+    H = rng.standard_normal((m, 6))
+    H[: m // 2] *= small_scale
+    P = np.zeros((m, 5))
+    for j in range(m):
+        P[j, rng.choice(5, 2, replace=False)] = rng.uniform(0.1, 1.0, 2)
+    return NTPInstance(H, P / P.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize(
+    ("seed", "m", "small_scale"),
+    # Each was refused with SolverError (by both methods) before rank was judged at unit
+    # diagonal and the witness allowed the scale-up the KKT check accepts: rank H = 6 < m = 8
+    # at norm ratios 10^2..10^4, and full rank (m = 4) at 10^5, where rounding in the margins
+    # of ||W|| ~ 10^5 outgrew fixed 2^-44 bumps.
+    [(19, 8, 1e-2), (0, 8, 1e-3), (2, 8, 1e-3), (0, 8, 1e-4), (0, 4, 1e-5)],
+)
+def test_contexts_of_very_different_norms_are_solved(seed, m, small_scale):
+    inst = _two_scale_instance(seed, m, small_scale)
+    for method in ("active-set", "cvxpy"):
+        result = ntp_svm_result(inst, method=method)
+        assert result.kkt.ok  # KKT residuals <= 1e-8: the unique optimum, whichever solver
+        assert raw_margin(inst, result.W) > 0.0
