@@ -60,6 +60,7 @@ from ntpprops._errors import InvalidInstanceError, NotSeparableError, SolverErro
 from ntpprops._instance import NTPInstance
 from ntpprops._loss import excess_terms
 from ntpprops._subspace import RANK_RTOL, f_generators
+from ntpprops._threads import single_blas_thread
 
 __all__ = ["MIN_MULTIPLIER", "RegularizationPath", "regularization_path"]
 
@@ -536,6 +537,7 @@ def _w_mm(inst: NTPInstance) -> FloatArray | None:
         return None
 
 
+@single_blas_thread
 def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPath:
     """The regularisation path ``W_B = argmin_{||W||_F <= B} CE(W)`` of Theorem 1.
 

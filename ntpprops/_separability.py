@@ -26,6 +26,7 @@ from ntpprops._atoms import Atoms, atom_coefficients
 from ntpprops._errors import InvalidInstanceError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._subspace import project_f_coefficients
+from ntpprops._threads import single_blas_thread
 
 __all__ = [
     "SeparabilityResult",
@@ -172,6 +173,7 @@ def separability_certificate_bound(inst: NTPInstance, certificate: ArrayLike) ->
     return float(np.inf) if norm == 0.0 else 1.0 / norm
 
 
+@single_blas_thread
 def is_separable(inst: NTPInstance) -> SeparabilityResult:
     """Decide NTP-separability (Definition 2) and return a witness or a certificate.
 

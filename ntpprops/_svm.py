@@ -34,6 +34,7 @@ from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._separability import is_separable, separation_atoms
 from ntpprops._subspace import project_f_coefficients
+from ntpprops._threads import single_blas_thread
 
 __all__ = [
     "KKT_RTOL",
@@ -176,6 +177,7 @@ def _not_separable_error(inst: NTPInstance) -> NotSeparableError:
     )
 
 
+@single_blas_thread
 def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
     """Solve the NTP-SVM (Definition 3) and return ``W^mm`` with duals and KKT residuals.
 
