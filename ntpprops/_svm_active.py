@@ -106,7 +106,12 @@ CG_RTOL = 1e-10
 
 
 def reduced_factor(inst: NTPInstance) -> tuple[FloatArray, FloatArray]:
-    """The rank-r factor of the thin SVD ``H = U S V^T``: ``(B = U_r S_r, V_r^T)`` (cached).
+    """The rank-r factor of the thin SVD ``H = U S V^T``: ``(B = H V_r, V_r^T)`` (cached).
+
+    ``B`` equals ``U_r S_r`` but is computed as ``H V_r``: each row is then accurate relative
+    to its own ``||h_j||``, and a zero embedding gives an exactly zero row. (``U_r S_r`` carries
+    rounding of order ``eps * s_max`` in every row, which made the generators of ``F`` from a
+    context with ``h_j = 0`` look like a direction of ``F``.)
 
     Returns
     -------
@@ -115,9 +120,10 @@ def reduced_factor(inst: NTPInstance) -> tuple[FloatArray, FloatArray]:
     """
     cached = inst._cache.get("reduced_factor")
     if cached is None:
-        U, s, Vt = np.linalg.svd(inst.embeddings, full_matrices=False)
+        H = inst.embeddings
+        _, s, Vt = np.linalg.svd(H, full_matrices=False)
         r = int(np.sum(s > H_RANK_RTOL * s[0])) if s[0] > 0.0 else 0
-        cached = inst._cache["reduced_factor"] = (U[:, :r] * s[:r], Vt[:r])
+        cached = inst._cache["reduced_factor"] = (H @ Vt[:r].T, Vt[:r])
     return cached
 
 
@@ -147,17 +153,22 @@ def _min_norm_fits(inst: NTPInstance) -> bool:
 
 
 def _f_basis(inst: NTPInstance, B: FloatArray) -> FloatArray:
-    """Orthonormal basis of ``F`` in the ``(V r)`` coordinates of ``X`` (``W = X V_r^T``)."""
+    """Orthonormal basis of ``F`` in the ``(V r)`` coordinates of ``X`` (``W = X V_r^T``).
+
+    The nonzero generators are scaled to unit norm before the pivoted QR, so rank is judged
+    independently of the embeddings' scales (as in :mod:`ntpprops._subspace`); generators of
+    contexts with ``h_j = 0`` are exactly zero (see :func:`reduced_factor`) and dropped.
+    """
     V = inst.vocab_size
     gens = f_generators(inst)
-    if len(gens) == 0:
+    G = _embed_atoms(gens, B, V) if len(gens) else np.zeros((V * B.shape[1], 0))
+    norms = np.linalg.norm(G, axis=0)
+    G = G[:, norms > 0.0] / norms[norms > 0.0]
+    if G.shape[1] == 0:
         return np.zeros((V * B.shape[1], 0))
-    Q, R, _ = scipy.linalg.qr(
-        _embed_atoms(gens, B, V), mode="economic", pivoting=True, check_finite=False
-    )
+    Q, R, _ = scipy.linalg.qr(G, mode="economic", pivoting=True, check_finite=False)
     pivots = np.abs(np.diag(R))
-    keep = int(np.sum(pivots**2 > RANK_RTOL * pivots[0] ** 2)) if pivots[0] > 0 else 0
-    return Q[:, :keep]
+    return Q[:, : int(np.sum(pivots**2 > RANK_RTOL))]
 
 
 def min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatArray]:
