@@ -21,6 +21,7 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
+from ntpprops._linalg import extreme_eigenvalue
 
 __all__ = ["alignment_lower_bound", "f_curvature", "f_distance_bound", "gd_excess_bound"]
 
@@ -58,7 +59,7 @@ def _kernel_f_hessian_min(inst: NTPInstance) -> float:
     np.add.at(mean, rows_j, p[:, None] * Jp)
     hess = (Jp * (pi * p)[:, None]).T @ Jp
     hess -= (mean * inst.context_weights[:, None]).T @ mean
-    return float(scipy.linalg.eigvalsh(hess, subset_by_index=[0, 0])[0])
+    return extreme_eigenvalue(hess, largest=False)
 
 
 def f_curvature(inst: NTPInstance, basis: FloatArray | None = None) -> tuple[float, float]:

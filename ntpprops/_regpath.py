@@ -58,6 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 from ntpprops._compat import is_compatible
 from ntpprops._errors import InvalidInstanceError, NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._linalg import symmetric_eigh
 from ntpprops._loss import excess_terms
 from ntpprops._subspace import RANK_RTOL, f_generators
 from ntpprops._threads import single_blas_thread
@@ -249,7 +250,7 @@ def _scaled_solve(M: FloatArray, rhs: FloatArray) -> FloatArray:
         # Numerically singular (a graded block whose smallest curvatures are below eps of
         # its diagonal): floor the eigenvalues, which keeps the step a descent direction;
         # the huge steps along flat directions are then capped by the caller.
-        vals, vecs = scipy.linalg.eigh(Ms, check_finite=False)
+        vals, vecs = symmetric_eigh(Ms)
         vals = np.maximum(vals, Ms.shape[0] * np.finfo(float).eps * vals[-1])
         sol = vecs @ ((vecs.T @ (scale[:, None] * rhs)) / vals[:, None])
     return scale[:, None] * sol

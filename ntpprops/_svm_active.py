@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 from ntpprops._atoms import Atoms, atom_coefficients, atom_values
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._linalg import symmetric_eigh
 from ntpprops._separability import (
     SeparabilityResult,
     perp_combination_norm,
@@ -280,7 +281,7 @@ def _psd_pinv_unscaled(block: FloatArray) -> tuple[FloatArray, FloatArray | None
                 return full, None
     except scipy.linalg.LinAlgError:
         pass
-    vals, vecs = scipy.linalg.eigh(block, check_finite=False)
+    vals, vecs = symmetric_eigh(block)
     keep = vals > RANK_RTOL * max(float(vals[-1]), scale)
     kept = vecs[:, keep]
     pinv = (kept / vals[keep]) @ kept.T
