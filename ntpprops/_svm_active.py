@@ -258,9 +258,9 @@ def _psd_pinv(block: FloatArray) -> tuple[FloatArray, FloatArray | None]:
     orthonormal basis of ``null(A)``, which spans ``null(K)`` (or None when ``K`` is definite).
     """
     diag = np.diag(block)
-    if np.any(diag <= 0.0):  # a zero embedding: its row and column of K vanish
-        return _psd_pinv_unscaled(block)
-    inv_sqrt = 1.0 / np.sqrt(diag)
+    # A zero embedding's row and column of K vanish (diagonal 0): left unscaled, they stay
+    # zero and come out as null directions.
+    inv_sqrt = 1.0 / np.sqrt(np.where(diag > 0.0, diag, 1.0))
     unit = block * inv_sqrt[:, None] * inv_sqrt[None, :]
     ginv, null = _psd_pinv_unscaled(unit)
     ginv *= inv_sqrt[:, None] * inv_sqrt[None, :]
