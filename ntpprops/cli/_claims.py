@@ -34,7 +34,15 @@ from ntpprops._bounds import (
 )
 from ntpprops._compat import incompatibility_bound, is_compatible
 from ntpprops._instance import NTPInstance
-from ntpprops._loss import ce_f_loss, ce_grad, excess_loss, logits, smoothness_bound, softmax
+from ntpprops._loss import (
+    ce_f_loss,
+    ce_grad,
+    excess_loss,
+    logits,
+    safe_step_size,
+    smoothness_bound,
+    softmax,
+)
 from ntpprops._regpath import STEP_RTOL as PATH_STEP_RTOL
 from ntpprops._separability import separability_certificate_bound
 from ntpprops._subspace import f_dimension, project_f, project_f_perp
@@ -483,11 +491,8 @@ def check_lemma2(a: Analysis) -> Claim:
     inst = a.inst
     loss = np.asarray(run.loss)
     k = _decade_index(run.steps)
-    # The descent lemma makes CE non-increasing for eta <= 1/L; rounding may add eps*CE.
-    rises = float(np.max(np.diff(loss), initial=0.0))
-    monotone = rises <= 4 * EPS * float(np.max(loss))
+    rises, monotone, safe = _descent_lemma(inst, run)
     excess = np.asarray(run.excess_loss)
-    safe = run.lr <= 1.0 / (2.0 * smoothness_bound(inst)) * (1 + 1e-12)
     # CE -> H, quantitatively: convex smooth GD is within ||W0 - U||^2 / (2 eta k) of any U;
     # the excess is accurate to SOLVE_RTOL relatively (float GD tracks exact GD that closely).
     proven_excess = gd_excess_bound(
@@ -541,6 +546,17 @@ def check_lemma2(a: Analysis) -> Claim:
     return Claim("lemma2", statement, _verdict(ok), measured, "; ".join(notes))
 
 
+def _descent_lemma(inst: NTPInstance, run: Any) -> tuple[float, bool, bool]:
+    """``(largest loss rise, loss monotone, step within the analysed 1/(2L))`` of a GD run.
+
+    The descent lemma makes CE non-increasing for eta <= 1/L; rounding may add eps*CE.
+    """
+    loss = np.asarray(run.loss)
+    rise = float(np.max(np.diff(loss), initial=0.0))
+    monotone = rise <= 4 * EPS * float(np.max(loss))
+    return rise, monotone, run.lr <= safe_step_size(inst) * (1 + 1e-12)
+
+
 def check_thm2(a: Analysis) -> Claim:
     statement = (
         "Theorem 2: GD iterates align with W^mm (cos -> 1) and P_F W_k -> W*; the corrected "
@@ -565,11 +581,7 @@ def check_thm2(a: Analysis) -> Claim:
         cos=np.append(run.cos_mm, final_cos),
         dist=np.append(dist, final_dist),
     )
-    loss = np.asarray(run.loss)
-    # The descent lemma makes CE non-increasing for eta <= 1/L; rounding may add eps*CE.
-    rise = float(np.max(np.diff(loss), initial=0.0))
-    monotone = rise <= 4 * EPS * float(np.max(loss))
-    safe = run.lr <= 1.0 / (2.0 * smoothness_bound(inst)) * (1 + 1e-12)
+    rise, monotone, safe = _descent_lemma(inst, run)
     ok = gate.ok and (monotone or not safe)
     last, prev = str(int(run.steps[-1])), str(int(run.steps[k]))
     measured: dict[str, Any] = {
