@@ -27,13 +27,16 @@ import itertools
 import math
 
 import numpy as np
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from ntpprops import NTPInstance
+from ntpprops import strategies as nst
 from ntpprops._bounds import alignment_lower_bound, f_distance_bound, gd_excess_bound
 from ntpprops._bounds import f_curvature as package_f_curvature
 
 __all__ = [
+    "COMPATIBLE",
     "EPS",
     "alignment_lower_bound",
     "assert_farkas_certificate",
@@ -58,6 +61,14 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 EPS = float(np.finfo(np.float64).eps)
+
+#: Compatible instances of every kind the strategies build (W* exists).
+COMPATIBLE = st.one_of(
+    nst.ntp_instances(compatible=True),
+    nst.separable_instances(),
+    nst.separable_instances(overparameterized=False, max_contexts=5),
+    nst.full_support_instances(compatible=True),
+)
 
 #: Relative singular-value cutoff for the dense basis of ``F`` (generators of a
 #: well-conditioned drawn instance are either independent well above it or dependent at

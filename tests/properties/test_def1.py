@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from _checks import dense_f_basis, project_f_dense, project_perp_dense
+from _checks import COMPATIBLE, EPS, dense_f_basis, project_f_dense, project_perp_dense
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -21,17 +21,6 @@ from ntpprops import NotCompatibleError, NTPInstance, is_compatible, project_f, 
 from ntpprops import strategies as nst
 from ntpprops._atoms import Atoms, atom_coefficients, atom_gram
 from ntpprops._subspace import f_generators, kernel
-
-EPS = float(np.finfo(np.float64).eps)
-
-#: Compatible instances of every kind the strategies build.
-COMPATIBLE = st.one_of(
-    nst.ntp_instances(compatible=True),
-    nst.separable_instances(),
-    nst.separable_instances(overparameterized=False, max_contexts=5),
-    nst.full_support_instances(compatible=True),
-)
-
 
 # -- dense references ---------------------------------------------------------------------------
 

@@ -11,21 +11,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _checks import f_curvature, project_f_dense, project_perp_dense
+from _checks import COMPATIBLE, EPS, f_curvature, project_f_dense, project_perp_dense
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ntpprops import NTPInstance, ce_f_loss, ce_loss, w_star
 from ntpprops import strategies as nst
-
-EPS = float(np.finfo(np.float64).eps)
-
-COMPATIBLE = st.one_of(
-    nst.ntp_instances(compatible=True),
-    nst.separable_instances(),
-    nst.separable_instances(overparameterized=False, max_contexts=5),
-    nst.full_support_instances(compatible=True),
-)
 
 
 def reference_ce_f(inst: NTPInstance, W: np.ndarray) -> float:
