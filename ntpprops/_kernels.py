@@ -81,17 +81,14 @@ def _scaled_residual_numpy(
 ) -> None:
     """``out = diag(scale) (softmax(Z) - P)`` without temporaries (``row``: (m, 1) buffer).
 
-    Cache-sized row blocks, as in :func:`_exp_shifted_rows` (every pass works row by row).
+    Cache-sized row blocks, exponentiated as in :func:`_exp_shifted_rows`.
     """
     m, V = Z.shape
     rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
     for start in range(0, m, rows):
         block = slice(start, start + rows)
-        Z_b, out_b, row_b = Z[block], out[block], row[block]
-        np.max(Z_b, axis=1, keepdims=True, out=row_b)
-        np.subtract(Z_b, row_b, out=out_b)
-        np.exp(out_b, out=out_b)
-        np.sum(out_b, axis=1, keepdims=True, out=row_b)
+        out_b, row_b = out[block], row[block]
+        _exp_block(Z[block], row_b, out_b)
         np.divide(scale[block, None], row_b, out=row_b)
         out_b *= row_b
         out_b -= P[block]  # P here is diag(scale) P, folded once by the caller
@@ -276,9 +273,19 @@ def _exp_shifted_rows(Z: FloatArray, row_sum: FloatArray) -> None:
     m, V = Z.shape
     rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
     for start in range(0, m, rows):
-        block, block_sum = Z[start : start + rows], row_sum[start : start + rows]
-        np.max(block, axis=1, keepdims=True, out=block_sum)
-        if not -SHIFT_FREE_LOGIT <= block_sum.min() <= block_sum.max() <= SHIFT_FREE_LOGIT:
-            block -= block_sum  # also the NaN route: a NaN maximum fails every comparison
-        np.exp(block, out=block)
-        np.sum(block, axis=1, keepdims=True, out=block_sum)
+        block = Z[start : start + rows]
+        _exp_block(block, row_sum[start : start + rows], block)
+
+
+def _exp_block(Z: FloatArray, row_sum: FloatArray, out: FloatArray) -> None:
+    """One row block of :func:`_exp_shifted_rows`: ``out <- exp(Z - c)``, ``row_sum <- sums``.
+
+    ``out`` may be ``Z`` itself (in place).
+    """
+    np.max(Z, axis=1, keepdims=True, out=row_sum)
+    if -SHIFT_FREE_LOGIT <= row_sum.min() <= row_sum.max() <= SHIFT_FREE_LOGIT:
+        np.exp(Z, out=out)
+    else:  # also the NaN route: a NaN maximum fails every comparison
+        np.subtract(Z, row_sum, out=out)
+        np.exp(out, out=out)
+    np.sum(out, axis=1, keepdims=True, out=row_sum)
