@@ -5,8 +5,10 @@ Run: ``/tmp/venv/bin/python bench/bench_primitives.py [--quick]``. Prints one ro
 only ratios measured in one process mean much), with BLAS limited to 2 threads. Under each
 size, the spread of the fused/matmuls ratio over the repetitions (each repetition times every
 variant back to back) shows how much to trust the ratio of minima. The last line times
-``10^6`` GD steps at the paper size. The torch autograd variant runs when torch is installed
-(it is not a dependency: ``pip install torch``), with ``torch.set_num_threads(2)``.
+``10^6`` GD steps at the paper size. The fused loop is timed with its pure-numpy backend and,
+when numba is installed (``pip install 'ntpprops[fast]'``), its compiled one. The torch
+autograd variant runs when torch is installed (it is not a dependency: ``pip install torch``),
+with ``torch.set_num_threads(2)``.
 """
 
 from __future__ import annotations
@@ -104,23 +106,25 @@ def time_per_step(step: Callable[..., None], inner: int, fused: bool) -> float:
     return (time.perf_counter() - start) / inner
 
 
-def bench_size(m: int, V: int, d: int, reps: int) -> tuple[dict[str, float], list[float]]:
-    """Best time per step of each variant, and the fused/matmuls ratio of every repetition."""
+def bench_size(
+    m: int, V: int, d: int, reps: int
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Best time per step of each variant, and the fused/matmuls ratios of every repetition."""
     H, P, pi, W0 = make_problem(m, V, d)
     lr = 0.1
     mode = FusedGD(H, P, pi, lr, W0).mode
-    factories = {
-        f"fused {mode}": fused_factory(mode),
-        "plain numpy": naive_step_factory,
-        "bare matmuls": matmul_factory,
-    }
+    factories = {f"fused {mode}": fused_factory(mode)}
+    if HAVE_NUMBA:
+        factories[f"fused {mode} numba"] = fused_factory(mode, "numba")
+    factories |= {"plain numpy": naive_step_factory, "bare matmuls": matmul_factory}
+    fused = [name for name in factories if name.startswith("fused")]
     if HAVE_TORCH:
         factories["torch autograd"] = torch_factory
     steps = {name: f(H, P, pi, W0, lr) for name, f in factories.items()}
     flops = 2 * m * d * V
     inner = max(1, int(2e8 / flops))  # ~0.1 s per timing at small sizes
     best = dict.fromkeys(steps, np.inf)
-    ratios = []
+    ratios: dict[str, list[float]] = {name: [] for name in fused}
     names = list(steps)
     for rep in range(reps):  # interleaved, so drifting machine load hits every variant alike
         this = {}
@@ -129,7 +133,8 @@ def bench_size(m: int, V: int, d: int, reps: int) -> tuple[dict[str, float], lis
         for name in names[shift:] + names[:shift]:
             this[name] = time_per_step(steps[name], inner, name.startswith("fused"))
             best[name] = min(best[name], this[name])
-        ratios.append(this[f"fused {mode}"] / this["bare matmuls"])
+        for name in fused:
+            ratios[name].append(this[name] / this["bare matmuls"])
     return best, ratios
 
 
@@ -150,20 +155,21 @@ def main() -> None:
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
     with threadpool_limits(2):
-        print(f"{'(m, V, d)':>18} {'variant':>14} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")
+        print(f"{'(m, V, d)':>18} {'variant':>18} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")
         for m, V, d in sizes:
             # Big sizes take ~1 s per timing and suffer most from neighbours' load: more reps.
             best, ratios = bench_size(m, V, d, reps=args.reps if m * V * d > 1e8 else 5)
             for name, seconds in best.items():
                 print(
-                    f"{(m, V, d)!s:>18} {name:>14} {1e3 * seconds:10.4f} "
+                    f"{(m, V, d)!s:>18} {name:>18} {1e3 * seconds:10.4f} "
                     f"{seconds / best['plain numpy']:8.2f} {seconds / best['bare matmuls']:9.2f}"
                 )
-            low, mid, high = np.quantile(ratios, [0.0, 0.5, 1.0])
-            print(
-                f"{'':>18} fused/matmuls per repetition: min {low:.2f}, median {mid:.2f}, "
-                f"max {high:.2f} over {len(ratios)}"
-            )
+            for name, per_rep in ratios.items():
+                low, mid, high = np.quantile(per_rep, [0.0, 0.5, 1.0])
+                print(
+                    f"{'':>18} {name}/matmuls per repetition: min {low:.2f}, "
+                    f"median {mid:.2f}, max {high:.2f} over {len(per_rep)}"
+                )
         n = 10**5 if args.quick else 10**6
         seconds, backend = bench_paper_run(n)
         print(f"paper size (50, 10, 60): {n:.0e} GD steps in {seconds:.2f} s ({backend} loop)")

@@ -3,17 +3,20 @@
 Two exact reformulations of the step ``W <- W - eta (softmax(H W^T) - P)^T diag(pi) H``:
 
 - **weight mode** keeps ``W`` and does two matmuls per step (``m d V`` flops each), with the
-  softmax computed in place in a preallocated logits buffer (in cache-sized row blocks),
-  ``eta pi_j`` folded into ``H``'s rows, and the gradient written into a preallocated buffer;
+  softmax computed in place in a preallocated logits buffer, in cache-sized row blocks that
+  are exponentiated, summed and scaled by ``eta pi_j / sum`` while in cache (one pass over the
+  logits in main memory), and the gradient written into a preallocated buffer;
 - **logit mode** uses that every GD increment is ``C^T H`` (a combination of the rows of
   ``H``): with ``D = diag(eta pi) (softmax(Z) - P)`` the step is ``C <- C - D`` and
   ``Z <- Z - K D`` for the kernel ``K = H H^T``, one ``m x m`` by ``m x V`` matmul per step
   (``m^2 V`` flops). ``W = W_0 + C^T H`` is formed only at checkpoints, where ``Z`` is also
   recomputed from ``W`` so that the two never drift apart.
 
-The mode with fewer flops is chosen (logit mode when ``m < 2 d``). The inner loop of logit
-mode is compiled with numba when it is installed (an optional accelerator: the pure-numpy
-loop is the reference, used without numba and tested against the compiled one).
+The mode with fewer flops is chosen (logit mode when ``m <= d``). With numba installed (an
+optional accelerator), long runs compile the inner loop of logit mode, and in weight mode the
+row sums, the row scaling and the update of ``W`` (each one pass where numpy needs two or a
+slow broadcast); the pure-numpy loops are the reference, used without numba and tested
+against the compiled ones.
 """
 
 from __future__ import annotations
@@ -37,14 +40,21 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
 
 HAVE_NUMBA = _numba is not None
 
-#: ``backend="auto"`` compiles (about a second, once per process) only for runs this long.
+#: ``backend="auto"`` compiles (about a second, once per process) only for runs this long,
 AUTO_NUMBA_MIN_STEPS = 20_000
+#: or with this many logit entries over the run (``steps * m * V``): weight mode saves about
+#: 1 ns per entry and step (``bench/bench_primitives.py``), so 1e9 of them repay the compile.
+AUTO_NUMBA_MIN_ENTRY_STEPS = 10**9
 
 _COMPILED: dict[str, Callable[..., Any]] = {}
 
 
-def resolve_backend(backend: str, n_steps: int) -> str:
+def resolve_backend(backend: str, n_steps: int, entries: int = 0) -> str:
     """The backend to use: ``"numba"`` or ``"numpy"``.
+
+    ``"auto"`` is numba when it is installed and the run is long enough to repay compiling:
+    ``n_steps`` steps, each over ``entries`` logits (see the ``AUTO_NUMBA_*`` constants), or
+    when this process has compiled already.
 
     Raises
     ------
@@ -56,7 +66,11 @@ def resolve_backend(backend: str, n_steps: int) -> str:
     if backend == "numba" and not HAVE_NUMBA:
         raise ValueError("backend='numba' needs numba installed (pip install 'ntpprops[fast]')")
     if backend == "auto":
-        worth_compiling = n_steps >= AUTO_NUMBA_MIN_STEPS or "logit_steps" in _COMPILED
+        worth_compiling = (
+            n_steps >= AUTO_NUMBA_MIN_STEPS
+            or n_steps * entries >= AUTO_NUMBA_MIN_ENTRY_STEPS
+            or bool(_COMPILED)
+        )
         return "numba" if HAVE_NUMBA and worth_compiling else "numpy"
     return backend
 
@@ -68,29 +82,31 @@ def _logit_steps_numpy(
     m = Z.shape[0]
     D = np.empty_like(Z)
     KD = np.empty_like(Z)
-    row = np.empty((m, 1))
-    for _ in range(n):
-        _scaled_residual_numpy(Z, P, scale, D, row)
-        C -= D
-        np.matmul(K, D, out=KD)
-        Z -= KD
+    row = np.empty(m)
+    with np.errstate(over="ignore"):  # unshifted exp may overflow: detected and redone
+        for _ in range(n):
+            _scaled_residual_numpy(Z, P, scale, D, row)
+            C -= D
+            np.matmul(K, D, out=KD)
+            Z -= KD
 
 
 def _scaled_residual_numpy(
     Z: FloatArray, P: FloatArray, scale: FloatArray, out: FloatArray, row: FloatArray
 ) -> None:
-    """``out = diag(scale) (softmax(Z) - P)`` without temporaries (``row``: (m, 1) buffer).
+    """``out = diag(scale) (softmax(Z) - P)`` without temporaries (``row``: (m,) buffer).
 
-    Cache-sized row blocks, exponentiated as in :func:`_exp_shifted_rows`.
+    Cache-sized row blocks, exponentiated unshifted where :func:`_normalise_rows` accepts it
+    and shifted from ``Z`` (which is kept) where not.
     """
     m, V = Z.shape
-    rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
+    rows = _block_rows(V)
     for start in range(0, m, rows):
         block = slice(start, start + rows)
-        out_b, row_b = out[block], row[block]
-        _exp_block(Z[block], row_b, out_b)
-        np.divide(scale[block, None], row_b, out=row_b)
-        out_b *= row_b
+        out_b, row_b, scale_b = out[block], row[block], scale[block]
+        np.exp(Z[block], out=out_b)
+        if not _normalise_rows(out_b, scale_b, row_b):
+            _scaled_softmax_shifted(Z[block], scale_b, row_b, out_b)
         out_b -= P[block]  # P here is diag(scale) P, folded once by the caller
 
 
@@ -125,8 +141,38 @@ def _build_numba_kernels() -> None:
             np.dot(K, D, KD)  # BLAS into a preallocated buffer: no allocation per step
             Z -= KD
 
+    # Row sums may be reassociated (vectorised); NaN and inf keep their IEEE meaning, which
+    # the range check relies on (full fastmath would assume them away).
+    @njit(cache=False, nogil=True, fastmath={"reassoc"})
+    def normalise_rows(E, scale, row_sum):  # type: ignore[no-untyped-def]
+        r, V = E.shape
+        accepted = True
+        for j in range(r):
+            total = 0.0
+            for z in range(V):
+                total += E[j, z]
+            row_sum[j] = total
+            accepted = accepted and _SUM_MIN <= total <= _SUM_MAX
+        if not accepted:
+            return False
+        for j in range(r):
+            factor = scale[j] / row_sum[j]  # a local, so the loop below vectorises
+            row_sum[j] = factor
+            for z in range(V):
+                E[j, z] *= factor
+        return True
+
+    @njit(cache=False, nogil=True)
+    def descend(W, grad, grad_P):  # type: ignore[no-untyped-def]
+        V, d = W.shape
+        for i in range(V):
+            for k in range(d):
+                W[i, k] -= grad[i, k] - grad_P[i, k]  # numpy's two passes, in one
+
     _COMPILED["scaled_residual"] = scaled_residual
     _COMPILED["logit_steps"] = logit_steps
+    _COMPILED["normalise_rows"] = normalise_rows
+    _COMPILED["descend"] = descend
 
 
 def _numba_kernel(name: str) -> Callable[..., Any]:
@@ -153,7 +199,7 @@ class FusedGD:
     mode : {"auto", "logit", "weight"}
         See the module docstring; ``"auto"`` picks the one with fewer flops per step.
     backend : {"auto", "numpy", "numba"}
-        Loop implementation of logit mode (weight mode is BLAS-bound and always numpy).
+        Implementation of the non-BLAS work of a step (see the module docstring).
     expected_steps : int
         Total number of steps planned; ``backend="auto"`` compiles only for long runs.
     """
@@ -177,7 +223,7 @@ class FusedGD:
         if mode not in ("logit", "weight"):
             raise ValueError(f"mode must be 'auto', 'logit' or 'weight', got {mode!r}")
         self.mode = mode
-        self.backend = resolve_backend(backend, expected_steps) if mode == "logit" else "numpy"
+        self.backend = resolve_backend(backend, expected_steps, m * P.shape[1])
         self.H = np.ascontiguousarray(H, dtype=np.float64)
         self.scale = np.ascontiguousarray(lr * pi, dtype=np.float64)
         # diag(eta pi) P, folded once: the residual is then scale * softmax - scaled_P.
@@ -185,16 +231,15 @@ class FusedGD:
         self.W0 = np.array(W0, dtype=np.float64, order="C")
         self.steps_done = 0
         self.Z = np.empty((m, P.shape[1]))
-        self._row = np.empty((m, 1))
+        self._row = np.empty(m)
         if mode == "logit":
             self.K = self.H @ self.H.T
             self.C = np.zeros((m, P.shape[1]))
         else:
             self.W = self.W0.copy()
             # The P part of the gradient, (diag(eta pi) P)^T H, is constant: computed once, so
-            # a step touches the (m, V) logits in three or four passes (max, [shift,] exp, sum).
+            # a step needs only softmax(Z), in one pass over the logits in main memory.
             self.grad_P = self.scaled_P.T @ self.H
-            self.scaled_H = np.empty_like(self.H)
             self._grad = np.empty_like(self.W)
         self._sync_logits()
 
@@ -219,24 +264,37 @@ class FusedGD:
             self.steps_done += n
             self._sync_logits()  # Z = H W^T exactly at every checkpoint
             return
-        for _ in range(n):
-            self._weight_step()
+        # exp is tried unshifted first; an overflow there is expected, detected and redone.
+        with np.errstate(over="ignore"):
+            for _ in range(n):
+                self._weight_step()
         self.steps_done += n
 
     def _weight_step(self) -> None:
-        Z, row = self.Z, self._row
-        np.matmul(self.H, self.W.T, out=Z)
-        _exp_shifted_rows(Z, row)
-        # softmax^T diag(eta pi) H = exp^T diag(eta pi / rowsum) H: scale H's rows, not Z's.
-        np.divide(self.scale[:, None], row, out=row)
-        np.multiply(self.H, row, out=self.scaled_H)
+        Z, row, H, W, scale = self.Z, self._row, self.H, self.W, self.scale
+        compiled = self.backend == "numba"
+        normalise = _numba_kernel("normalise_rows") if compiled else _normalise_rows
+        np.matmul(H, W.T, out=Z)
+        m, V = Z.shape
+        rows = _block_rows(V)
+        for start in range(0, m, rows):
+            block = slice(start, start + rows)
+            Z_b, row_b, scale_b = Z[block], row[block], scale[block]
+            np.exp(Z_b, out=Z_b)
+            # Z_b becomes diag(eta pi) softmax while the block is in cache.
+            if not normalise(Z_b, scale_b, row_b):
+                np.matmul(H[block], W.T, out=Z_b)  # the logits again: exp overwrote them
+                _scaled_softmax_shifted(Z_b, scale_b, row_b, Z_b)
         # Both products through numpy's BLAS: a second library (scipy's dgemm, which could
         # accumulate into W) leaves its idle threads spinning while numpy's run, and on two
         # cores that cost ~30% per step at (1000, 1000, 512), far more than two (V, d) passes.
         grad = self._grad
-        np.matmul(Z.T, self.scaled_H, out=grad)
-        grad -= self.grad_P
-        self.W -= grad
+        np.matmul(Z.T, H, out=grad)
+        if compiled:
+            _numba_kernel("descend")(W, grad, self.grad_P)
+        else:
+            grad -= self.grad_P
+            W -= grad
 
 
 #: Row blocks of the logits are about this many float64 (512 KB): a block stays in L2 cache
@@ -244,48 +302,60 @@ class FusedGD:
 #: four times (measured 70 -> 39 ms at (m, V) = (4000, 5000), a tenth of the two matmuls).
 SOFTMAX_BLOCK_FLOATS = 1 << 16
 
-#: Rows whose maximum logit lies in ``[-SHIFT_FREE_LOGIT, SHIFT_FREE_LOGIT]`` are exponentiated
-#: without subtracting the maximum. The row sum then lies in ``[e^-600, V e^600]``, normal
-#: float64 for any ``V < e^100``; a logit below ``-708`` gives a subnormal or zero, an absolute
-#: error under ``2^-1022``, which relative to the row sum (``>= e^-600``) is below ``e^-108``.
-SHIFT_FREE_LOGIT = 600.0
+#: Unshifted ``exp`` is accepted for a row block when every row sum lies in
+#: ``[e^-LOG_SUM_LIMIT, e^LOG_SUM_LIMIT]``. Then no term overflowed; a term that underflowed
+#: (logit below ``-708``) is off by less than ``2^-1022`` absolute, which relative to the row
+#: sum is below ``e^-108``; and ``scale / row_sum`` stays a normal float for any scale within
+#: ``e^(+-100)``. Shifted rows have sums in ``[1, V]``.
+LOG_SUM_LIMIT = 600.0
+_SUM_MIN, _SUM_MAX = float(np.exp(-LOG_SUM_LIMIT)), float(np.exp(LOG_SUM_LIMIT))
 
 
-def _exp_shifted_rows(Z: FloatArray, row_sum: FloatArray) -> None:
-    """``Z <- exp(Z - c)`` in place with a per-row shift ``c``, and ``row_sum <- its row sums``.
+def _block_rows(V: int) -> int:
+    """Rows per softmax block of an ``(m, V)`` logits array (at least one)."""
+    return max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
 
-    ``Z / row_sum`` is then ``softmax(Z)`` row by row; the caller never needs ``c``. The shift
-    is each row's maximum, except in row blocks whose maxima all lie within
-    ``SHIFT_FREE_LOGIT`` of zero, where it is 0: exp needs no shift there (see the constant),
-    and skipping it saves a pass over the block (0.6 ms of a 20 ms step at (1000, 1000, 512))
-    and the rounding of ``Z - max`` (so those rows are, if anything, more accurate).
 
-    The rows are processed in cache-sized blocks, so whether a row is shifted depends on its
-    neighbours in the block; ``Z / row_sum`` does not, up to rounding.
+def _normalise_rows(E: FloatArray, scale: FloatArray, row_sum: FloatArray) -> bool:
+    """``E <- diag(scale / row sums) E`` if every row sum is accurate; whether it was.
+
+    ``E`` holds ``exp(Z)`` of a row block, unshifted. It is accepted when every row sum lies
+    within ``e^(+-LOG_SUM_LIMIT)`` (see the constant): ``E`` is then ``diag(scale) softmax(Z)``
+    to rounding, without the pass that finds each row's maximum (0.4 ms of a 19 ms step at
+    (1000, 1000, 512)) or the rounding of ``Z - max``. Otherwise (an overflow, a whole row
+    underflowed, NaN) ``E`` is left alone and must be redone by
+    :func:`_scaled_softmax_shifted`; the overflow raises no warning only under
+    ``np.errstate(over="ignore")``, which the loops set.
 
     Parameters
     ----------
-    Z : ndarray, shape (m, V)
-        Logits, overwritten.
-    row_sum : ndarray, shape (m, 1)
-        Output buffer.
+    E : ndarray, shape (r, V)
+        ``exp`` of the logits of a row block, overwritten when accepted.
+    scale : ndarray, shape (r,)
+        Row factors (``eta pi_j``).
+    row_sum : ndarray, shape (r,)
+        Scratch buffer (the row sums, then ``scale / row sums``).
     """
-    m, V = Z.shape
-    rows = max(1, SOFTMAX_BLOCK_FLOATS // max(1, V))
-    for start in range(0, m, rows):
-        block = Z[start : start + rows]
-        _exp_block(block, row_sum[start : start + rows], block)
+    np.sum(E, axis=1, out=row_sum)
+    # NaN fails both comparisons and takes the shifted route, where it propagates.
+    if not (_SUM_MIN <= row_sum.min() and row_sum.max() <= _SUM_MAX):
+        return False
+    np.divide(scale, row_sum, out=row_sum)
+    E *= row_sum[:, None]
+    return True
 
 
-def _exp_block(Z: FloatArray, row_sum: FloatArray, out: FloatArray) -> None:
-    """One row block of :func:`_exp_shifted_rows`: ``out <- exp(Z - c)``, ``row_sum <- sums``.
+def _scaled_softmax_shifted(
+    Z: FloatArray, scale: FloatArray, row_sum: FloatArray, out: FloatArray
+) -> None:
+    """``out <- diag(scale) softmax(Z)`` through ``exp(Z - max)`` row by row.
 
-    ``out`` may be ``Z`` itself (in place).
+    Same arguments as :func:`_normalise_rows`, with ``Z`` the logits; ``out`` may be ``Z``.
+    The shifted row sums lie in ``[1, V]``, so the scaling is always accurate.
     """
-    np.max(Z, axis=1, keepdims=True, out=row_sum)
-    if -SHIFT_FREE_LOGIT <= row_sum.min() <= row_sum.max() <= SHIFT_FREE_LOGIT:
-        np.exp(Z, out=out)
-    else:  # also the NaN route: a NaN maximum fails every comparison
-        np.subtract(Z, row_sum, out=out)
-        np.exp(out, out=out)
-    np.sum(out, axis=1, keepdims=True, out=row_sum)
+    np.max(Z, axis=1, out=row_sum)
+    np.subtract(Z, row_sum[:, None], out=out)
+    np.exp(out, out=out)
+    np.sum(out, axis=1, out=row_sum)
+    np.divide(scale, row_sum, out=row_sum)
+    out *= row_sum[:, None]

@@ -177,26 +177,87 @@ def test_blocked_softmax_passes_match_scipy_softmax(monkeypatch, block_floats, s
     # 7 and 12 floats give blocks of 1 and 2 rows of V = 5, leaving a short last block of 11.
     monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", block_floats)
     rng = np.random.default_rng(block_floats)
-    # Spread 300: row maxima beyond SHIFT_FREE_LOGIT in some blocks, not in others.
+    # Spread 300: row sums beyond e^LOG_SUM_LIMIT in some blocks, not in others.
     Z = rng.standard_normal((11, 5)) * spread
     Z[3] += 2000.0  # exp overflows unless this row is shifted
     Z[7] -= 2000.0  # exp underflows to 0 unless this row is shifted
-    E, row_sum = Z.copy(), np.empty((11, 1))
-    kernels._exp_shifted_rows(E, row_sum)
-    assert np.all(np.isfinite(E)) and np.all(row_sum > 0)
-    # exp of a logit, shifted or not, and the sum of <= 5 terms: a few eps each, relative.
-    np.testing.assert_allclose(row_sum[:, 0], E.sum(axis=1), rtol=8 * EPS)
-    np.testing.assert_allclose(E / row_sum, scipy.special.softmax(Z, axis=1), rtol=0, atol=8 * EPS)
+    scale = rng.uniform(0.5, 2.0, size=11)
+    out, row = np.empty_like(Z), np.empty(11)
+    with np.errstate(over="ignore"):  # as in the GD loops that call it
+        kernels._scaled_residual_numpy(Z, np.zeros_like(Z), scale, out, row)
+    expected = scale[:, None] * scipy.special.softmax(Z, axis=1)
+    # exp of a logit, shifted or not, a sum of <= 5 terms and two scalings: a few eps each.
+    np.testing.assert_allclose(out, expected, rtol=0, atol=8 * EPS * scale.max())
 
 
-def test_softmax_rows_are_shifted_exactly_when_their_block_leaves_the_safe_range(monkeypatch):
-    monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", 2 * 3)  # blocks of 2 rows of V = 3
-    limit = kernels.SHIFT_FREE_LOGIT
-    Z = np.array([[0.0, 1.0, 2.0], [-3.0, 0.5, 1.0], [limit + 1, 0.0, 1.0], [1.0, 2.0, 0.0]])
-    E, row_sum = Z.copy(), np.empty((4, 1))
-    kernels._exp_shifted_rows(E, row_sum)
-    np.testing.assert_array_equal(E[:2], np.exp(Z[:2]))  # block 1: maxima 2 and 1, no shift
-    np.testing.assert_array_equal(E[2:], np.exp(Z[2:] - Z[2:].max(axis=1, keepdims=True)))
+#: The numpy row normaliser and, when numba is installed, its compiled twin (by name).
+NORMALISERS = [
+    pytest.param(kernels._normalise_rows, id="numpy"),
+    pytest.param(
+        "normalise_rows",
+        id="numba",
+        marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"),
+    ),
+]
+
+
+@pytest.mark.parametrize("normalise", NORMALISERS)
+def test_unshifted_exp_is_accepted_exactly_when_the_row_sums_are_in_range(normalise):
+    if isinstance(normalise, str):
+        normalise = kernels._numba_kernel(normalise)
+    limit = kernels.LOG_SUM_LIMIT
+    accepted = np.array([[0.0, 1.0, 2.0], [limit - 2.0, 0.0, 1.0], [-limit + 1.0, -900.0, -limit]])
+    scale = np.array([0.5, 1.0, 2.0])
+    E, row = np.exp(accepted), np.empty(3)
+    assert normalise(E, scale, row)
+    # exp, sum, divide, multiply: a few eps relative; a term that underflowed (e^-900 here) is
+    # off by at most e^-108 of its row (LOG_SUM_LIMIT's bound).
+    softmax = scipy.special.softmax(accepted, axis=1)
+    np.testing.assert_allclose(E / scale[:, None], softmax, rtol=8 * EPS, atol=np.exp(-108))
+    rejected = {
+        "sum above e^limit": [limit + 1.0, 0.0, 0.0],
+        "sum below e^-limit": [-limit - 2.0, -limit - 2.0, -limit - 2.0],
+        "overflow": [800.0, 0.0, 0.0],
+        "NaN": [np.nan, 0.0, 0.0],
+    }
+    with np.errstate(over="ignore"):
+        for case, bad_row in rejected.items():
+            E = np.exp(np.vstack([accepted[:2], bad_row]))
+            before = E.copy()
+            assert not normalise(E, scale, row), case
+            np.testing.assert_array_equal(E, before)  # left alone for the shifted route
+
+
+def test_shifted_softmax_subtracts_each_rows_maximum():
+    Z = np.array([[2000.0, 1999.0, 0.0], [-2000.0, -2001.0, -2000.5]])
+    out, row, scale = np.empty_like(Z), np.empty(2), np.array([1.0, 3.0])
+    kernels._scaled_softmax_shifted(Z, scale, row, out)
+    shifted = np.exp(Z - Z.max(axis=1, keepdims=True))
+    np.testing.assert_array_equal(row, scale / shifted.sum(axis=1))
+    np.testing.assert_array_equal(out, shifted * row[:, None])
+
+
+BACKENDS = [
+    "numpy",
+    pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weight_mode_redoes_the_blocks_whose_logits_overflow(monkeypatch, backend):
+    # Context norms 1 and 1e3 in alternating 2-row blocks: logits of ~1e3 overflow exp.
+    monkeypatch.setattr(kernels, "SOFTMAX_BLOCK_FLOATS", 2 * 5)  # 2-row blocks of V = 5
+    inst = random_instance(3, m=7, V=5, d=4)
+    H = inst.embeddings * np.array([1.0, 1.0, 1e3, 1e3, 1.0, 1.0, 1e3])[:, None]
+    inst = NTPInstance(H, inst.probs, inst.context_weights)
+    W0 = np.random.default_rng(3).standard_normal(inst.weight_shape)
+    lr = ntpprops.safe_step_size(inst)
+    expected = naive_gd(inst, W0, lr, 50)
+    args = (inst.embeddings, inst.probs, inst.context_weights, lr, W0)
+    loop = FusedGD(*args, mode="weight", backend=backend)  # warnings are errors: none escapes
+    loop.advance(50)
+    tol = 50 * 16 * EPS * max(1.0, np.abs(expected).max())  # as in test_fused_gd_matches...
+    np.testing.assert_allclose(loop.weights(), expected, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("mode", ["weight", "logit"])
@@ -214,13 +275,17 @@ def test_fused_gd_is_independent_of_the_softmax_blocking(monkeypatch, mode):
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed (optional accelerator)")
+@pytest.mark.parametrize("mode", ["logit", "weight"])
 @pytest.mark.parametrize("seed", range(3))
-def test_numba_loop_equals_numpy_loop(seed):
-    inst = random_instance(seed, m=5, V=7, d=9)
-    W0 = np.random.default_rng(seed).standard_normal(inst.weight_shape)
+def test_numba_loop_equals_numpy_loop(seed, mode):
+    # m > d in weight mode, the shape it is chosen for; weights of norm ~300 take some blocks'
+    # row sums beyond e^LOG_SUM_LIMIT, so both routes of the softmax are compared.
+    m, d = (5, 9) if mode == "logit" else (9, 5)
+    inst = random_instance(seed, m=m, V=7, d=d)
+    W0 = np.random.default_rng(seed).standard_normal(inst.weight_shape) * (1 + 300 * seed)
     lr = 1.9 / ntpprops.smoothness_bound(inst)
     args = (inst.embeddings, inst.probs, inst.context_weights, lr, W0)
-    loops = [FusedGD(*args, mode="logit", backend=b) for b in ("numpy", "numba")]
+    loops = [FusedGD(*args, mode=mode, backend=b) for b in ("numpy", "numba")]
     for loop in loops:
         loop.advance(500)
     # Same operations in the same order except exp/sum rounding: <= a few eps per step,
@@ -228,6 +293,18 @@ def test_numba_loop_equals_numpy_loop(seed):
     W_np, W_nb = (loop.weights() for loop in loops)
     tol = 500 * 16 * EPS * max(1.0, np.abs(W_np).max())
     np.testing.assert_allclose(W_nb, W_np, rtol=0, atol=tol)
+
+
+def test_auto_backend_compiles_only_for_long_runs(monkeypatch):
+    monkeypatch.setattr(kernels, "HAVE_NUMBA", True)
+    monkeypatch.setattr(kernels, "_COMPILED", {})  # nothing compiled yet in this process
+    assert kernels.resolve_backend("auto", kernels.AUTO_NUMBA_MIN_STEPS - 1, 10) == "numpy"
+    assert kernels.resolve_backend("auto", kernels.AUTO_NUMBA_MIN_STEPS, 10) == "numba"
+    entries = kernels.AUTO_NUMBA_MIN_ENTRY_STEPS // 100
+    assert kernels.resolve_backend("auto", 99, entries) == "numpy"
+    assert kernels.resolve_backend("auto", 100, entries) == "numba"
+    monkeypatch.setattr(kernels, "_COMPILED", {"logit_steps": None})  # compiled already
+    assert kernels.resolve_backend("auto", 1, 1) == "numba"
 
 
 def test_without_numba_the_numpy_loop_is_used(monkeypatch):
