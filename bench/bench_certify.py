@@ -13,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+from _env import environment
 from threadpoolctl import threadpool_limits
 
 import ntpprops
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000, help="NGD / Adam steps")
     args = parser.parse_args()
+    print(environment())
     with threadpool_limits(2):
         inst = app_a2_instance(args.seed)
         start = time.perf_counter()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from _env import environment
 from threadpoolctl import threadpool_limits
 
 from ntpprops._kernels import HAVE_NUMBA, FusedGD
@@ -153,6 +154,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes only, 10^5 steps")
     parser.add_argument("--reps", type=int, default=9, help="repetitions at the large sizes")
     args = parser.parse_args()
+    print(environment())
     sizes = SIZES[:2] if args.quick else SIZES
     with threadpool_limits(2):
         print(f"{'(m, V, d)':>18} {'variant':>18} {'ms/step':>10} {'/numpy':>8} {'/matmuls':>9}")

@@ -20,6 +20,7 @@ import argparse
 import time
 
 import numpy as np
+from _env import environment
 
 import ntpprops as ntp
 
@@ -66,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--large", action="store_true", help="also (1000, 100|200, 1200)")
     args = parser.parse_args()
+    print(environment())
     sizes = SIZES + (LARGE if args.large else [])
     print(f"{'(m, V, d)':>18} {'dim F':>7} {'W* [s]':>9} {'P_F [ms]':>9} {'sep? [s]':>10} W^mm [s]")
     for m, V, d in sizes:

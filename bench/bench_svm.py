@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from _env import environment
+
 SMALL = [("paper", 50, 10, 60, 6), ("one-hot", 50, 10, 60, 1)]
 LARGE = [
     ("medium", 200, 50, 250, 6),
@@ -144,6 +146,7 @@ def main() -> None:
         print(json.dumps(run_cell(solver, int(m), int(V), int(d), int(S), int(repeats))))
         return
 
+    print(environment())
     base = spawn(["--baseline"], args.threads)["maxrss_mb"]
     print(f"BLAS threads: {args.threads}; import-only peak RSS: {base:.0f} MB; seed {SEED}")
     header = (

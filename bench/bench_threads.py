@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _env import environment
 from bench_svm import build
 from threadpoolctl import threadpool_limits
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
+    print(environment())
     print(f"{'solver':>20} {'(m, V, d)':>18} {'2 threads':>10} {'1 thread':>10} {'speed-up':>9}")
     for name, solver, make, extra in CASES + (LARGE if args.large else []):
         reps = 1 if make in [case[2] for case in LARGE] else args.reps
