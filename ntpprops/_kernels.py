@@ -49,12 +49,14 @@ AUTO_NUMBA_MIN_ENTRY_STEPS = 10**9
 _COMPILED: dict[str, Callable[..., Any]] = {}
 
 
-def resolve_backend(backend: str, n_steps: int, entries: int = 0) -> str:
+def resolve_backend(
+    backend: str, n_steps: int, entries: int = 0, kernel: str = "logit_steps"
+) -> str:
     """The backend to use: ``"numba"`` or ``"numpy"``.
 
     ``"auto"`` is numba when it is installed and the run is long enough to repay compiling:
     ``n_steps`` steps, each over ``entries`` logits (see the ``AUTO_NUMBA_*`` constants), or
-    when this process has compiled already.
+    when this process has compiled the loop's ``kernel`` already.
 
     Raises
     ------
@@ -69,7 +71,7 @@ def resolve_backend(backend: str, n_steps: int, entries: int = 0) -> str:
         worth_compiling = (
             n_steps >= AUTO_NUMBA_MIN_STEPS
             or n_steps * entries >= AUTO_NUMBA_MIN_ENTRY_STEPS
-            or bool(_COMPILED)
+            or bool(getattr(_COMPILED.get(kernel), "signatures", None))
         )
         return "numba" if HAVE_NUMBA and worth_compiling else "numpy"
     return backend
@@ -223,7 +225,8 @@ class FusedGD:
         if mode not in ("logit", "weight"):
             raise ValueError(f"mode must be 'auto', 'logit' or 'weight', got {mode!r}")
         self.mode = mode
-        self.backend = resolve_backend(backend, expected_steps, m * P.shape[1])
+        kernel = "logit_steps" if mode == "logit" else "normalise_rows"
+        self.backend = resolve_backend(backend, expected_steps, m * P.shape[1], kernel)
         self.H = np.ascontiguousarray(H, dtype=np.float64)
         self.scale = np.ascontiguousarray(lr * pi, dtype=np.float64)
         # diag(eta pi) P, folded once: the residual is then scale * softmax - scaled_P.

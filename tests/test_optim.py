@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -303,8 +304,10 @@ def test_auto_backend_compiles_only_for_long_runs(monkeypatch):
     entries = kernels.AUTO_NUMBA_MIN_ENTRY_STEPS // 100
     assert kernels.resolve_backend("auto", 99, entries) == "numpy"
     assert kernels.resolve_backend("auto", 100, entries) == "numba"
-    monkeypatch.setattr(kernels, "_COMPILED", {"logit_steps": None})  # compiled already
-    assert kernels.resolve_backend("auto", 1, 1) == "numba"
+    compiled = types.SimpleNamespace(signatures=["(float64[:, :], ...)"])  # a used dispatcher
+    monkeypatch.setattr(kernels, "_COMPILED", {"logit_steps": compiled})
+    assert kernels.resolve_backend("auto", 1, 1) == "numba"  # no compile left to repay
+    assert kernels.resolve_backend("auto", 1, 1, kernel="normalise_rows") == "numpy"
 
 
 def test_without_numba_the_numpy_loop_is_used(monkeypatch):
