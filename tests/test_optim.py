@@ -8,6 +8,9 @@ import types
 import numpy as np
 import pytest
 import scipy.special
+from hypothesis import given
+from hypothesis import strategies as st
+from ntpprops.strategies import ntp_instances, weight_matrices
 
 import ntpprops
 import ntpprops._kernels as kernels
@@ -273,6 +276,39 @@ def test_fused_gd_is_independent_of_the_softmax_blocking(monkeypatch, mode):
     loop.advance(200)
     tol = 200 * 16 * EPS * max(1.0, np.abs(expected).max())  # as in test_fused_gd_matches...
     np.testing.assert_allclose(loop.weights(), expected, rtol=0, atol=tol)
+
+
+@given(
+    data=st.data(),
+    mode=st.sampled_from(["logit", "weight"]),
+    backend=st.sampled_from(["numpy", "numba"] if HAVE_NUMBA else ["numpy"]),
+    block_floats=st.integers(1, 40),
+)
+def test_one_fused_step_is_the_gd_formula_at_any_weight_scale(data, mode, backend, block_floats):
+    # Weights up to 3e6 give logits far beyond e^600: rows and blocks take either softmax route.
+    inst = data.draw(ntp_instances(max_contexts=6, max_vocab=5, max_dim=4), label="inst")
+    W0 = data.draw(weight_matrices(inst, max_log10_scale=6), label="W0")
+    lr = ntpprops.safe_step_size(inst)
+    expected = W0 - lr * ntpprops.ce_grad(inst, W0)
+    saved, kernels.SOFTMAX_BLOCK_FLOATS = kernels.SOFTMAX_BLOCK_FLOATS, block_floats
+    try:
+        args = (inst.embeddings, inst.probs, inst.context_weights, lr, W0)
+        loop = FusedGD(*args, mode=mode, backend=backend)  # type: ignore[arg-type]
+        loop.advance(1)
+        got = loop.weights()
+    finally:
+        kernels.SOFTMAX_BLOCK_FLOATS = saved
+    (m, d), V = inst.embeddings.shape, inst.vocab_size
+    abs_H = np.abs(inst.embeddings)
+    # Each implementation's logits are off by <= gamma_d sum_k |h_jk w_vk|, which moves a
+    # softmax entry s by <= 2 s max|dz| (derivative of softmax); exp, the row sum of V terms and
+    # the scaling add (V + 4) eps relative; the m-term products and the separate P part another
+    # (m + 4) eps of sum_j pi_j |h_jk|. Twice over (both sides), then eps |W| for the update.
+    gamma_d = (d + 2) * EPS
+    logit_error = gamma_d * (abs_H @ np.abs(W0).T).max()
+    relative = 4 * (2 * logit_error) + 2 * (V + m + 8) * EPS
+    tol = 2 * EPS * np.abs(expected) + 2 * lr * relative * (inst.context_weights @ abs_H)
+    assert np.all(np.abs(got - expected) <= tol), np.abs(got - expected).max()
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed (optional accelerator)")
