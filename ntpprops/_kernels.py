@@ -169,7 +169,7 @@ def _build_numba_kernels() -> None:
         V, d = W.shape
         for i in range(V):
             for k in range(d):
-                W[i, k] -= grad[i, k] - grad_P[i, k]  # numpy's two passes, in one
+                W[i, k] -= grad[i, k] - grad_P[i, k]  # _descend's two passes, in one
 
     _COMPILED["scaled_residual"] = scaled_residual
     _COMPILED["logit_steps"] = logit_steps
@@ -244,6 +244,9 @@ class FusedGD:
             # a step needs only softmax(Z), in one pass over the logits in main memory.
             self.grad_P = self.scaled_P.T @ self.H
             self._grad = np.empty_like(self.W)
+            compiled = self.backend == "numba"
+            self._normalise = _numba_kernel("normalise_rows") if compiled else _normalise_rows
+            self._descend = _numba_kernel("descend") if compiled else _descend
         self._sync_logits()
 
     def _sync_logits(self) -> None:
@@ -275,8 +278,6 @@ class FusedGD:
 
     def _weight_step(self) -> None:
         Z, row, H, W, scale = self.Z, self._row, self.H, self.W, self.scale
-        compiled = self.backend == "numba"
-        normalise = _numba_kernel("normalise_rows") if compiled else _normalise_rows
         np.matmul(H, W.T, out=Z)
         m, V = Z.shape
         rows = _block_rows(V)
@@ -285,19 +286,14 @@ class FusedGD:
             Z_b, row_b, scale_b = Z[block], row[block], scale[block]
             np.exp(Z_b, out=Z_b)
             # Z_b becomes diag(eta pi) softmax while the block is in cache.
-            if not normalise(Z_b, scale_b, row_b):
+            if not self._normalise(Z_b, scale_b, row_b):
                 np.matmul(H[block], W.T, out=Z_b)  # the logits again: exp overwrote them
                 _scaled_softmax_shifted(Z_b, scale_b, row_b, Z_b)
         # Both products through numpy's BLAS: a second library (scipy's dgemm, which could
         # accumulate into W) leaves its idle threads spinning while numpy's run, and on two
         # cores that cost ~30% per step at (1000, 1000, 512), far more than two (V, d) passes.
-        grad = self._grad
-        np.matmul(Z.T, H, out=grad)
-        if compiled:
-            _numba_kernel("descend")(W, grad, self.grad_P)
-        else:
-            grad -= self.grad_P
-            W -= grad
+        np.matmul(Z.T, H, out=self._grad)
+        self._descend(W, self._grad, self.grad_P)
 
 
 #: Row blocks of the logits are about this many float64 (512 KB): a block stays in L2 cache
@@ -346,6 +342,12 @@ def _normalise_rows(E: FloatArray, scale: FloatArray, row_sum: FloatArray) -> bo
     np.divide(scale, row_sum, out=row_sum)
     E *= row_sum[:, None]
     return True
+
+
+def _descend(W: FloatArray, grad: FloatArray, grad_P: FloatArray) -> None:
+    """``W <- W - (grad - grad_P)`` in place (``grad`` is overwritten); shapes (V, d)."""
+    grad -= grad_P
+    W -= grad
 
 
 def _scaled_softmax_shifted(
