@@ -194,21 +194,18 @@ def test_blocked_softmax_passes_match_scipy_softmax(monkeypatch, block_floats, s
     np.testing.assert_allclose(out, expected, rtol=0, atol=8 * EPS * scale.max())
 
 
-#: The numpy row normaliser and, when numba is installed, its compiled twin (by name).
-NORMALISERS = [
-    pytest.param(kernels._normalise_rows, id="numpy"),
-    pytest.param(
-        "normalise_rows",
-        id="numba",
-        marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"),
-    ),
+#: The kernels' implementations: the numpy reference and, when installed, the numba twins.
+BACKENDS = [
+    "numpy",
+    pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")),
 ]
 
 
-@pytest.mark.parametrize("normalise", NORMALISERS)
-def test_unshifted_exp_is_accepted_exactly_when_the_row_sums_are_in_range(normalise):
-    if isinstance(normalise, str):
-        normalise = kernels._numba_kernel(normalise)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unshifted_exp_is_accepted_exactly_when_the_row_sums_are_in_range(backend):
+    normalise = (
+        kernels._normalise_rows if backend == "numpy" else kernels._numba_kernel("normalise_rows")
+    )
     limit = kernels.LOG_SUM_LIMIT
     accepted = np.array([[0.0, 1.0, 2.0], [limit - 2.0, 0.0, 1.0], [-limit + 1.0, -900.0, -limit]])
     scale = np.array([0.5, 1.0, 2.0])
@@ -239,12 +236,6 @@ def test_shifted_softmax_subtracts_each_rows_maximum():
     shifted = np.exp(Z - Z.max(axis=1, keepdims=True))
     np.testing.assert_array_equal(row, scale / shifted.sum(axis=1))
     np.testing.assert_array_equal(out, shifted * row[:, None])
-
-
-BACKENDS = [
-    "numpy",
-    pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")),
-]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
