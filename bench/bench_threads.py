@@ -23,14 +23,14 @@ import ntpprops
 import ntpprops._threads as threads
 from ntpprops._defaults import paper_instance
 
-
-def _paper(_: Any = None) -> ntpprops.NTPInstance:
-    return paper_instance()
-
-
 CASES: list[tuple[str, Callable[..., Any], Callable[[], ntpprops.NTPInstance], tuple]] = [
-    ("ntp_svm_result", ntpprops.ntp_svm_result, _paper, ()),
-    ("regularization_path", ntpprops.regularization_path, _paper, (np.geomspace(1, 100, 4),)),
+    ("ntp_svm_result", ntpprops.ntp_svm_result, paper_instance, ()),
+    (
+        "regularization_path",
+        ntpprops.regularization_path,
+        paper_instance,
+        (np.geomspace(1, 100, 4),),
+    ),
     ("ntp_svm_result", ntpprops.ntp_svm_result, lambda: build(200, 50, 250, 6), ()),
     ("ntp_svm_result", ntpprops.ntp_svm_result, lambda: build(500, 100, 600, 6), ()),
     ("is_separable", ntpprops.is_separable, lambda: build(100, 20, 50, 6), ()),
