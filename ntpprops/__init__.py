@@ -6,11 +6,12 @@ Public API: :class:`NTPInstance`; losses :func:`ce_loss`, :func:`ce_grad`,
 :func:`project_f_perp`; :func:`is_compatible` / :func:`w_star`; :func:`is_separable` /
 :func:`ntp_svm` / :func:`ntp_margin` (with solver-free checks :func:`kkt_report`,
 :func:`separability_certificate_bound`, :func:`incompatibility_bound`); :func:`train` with the
-optimizers of :data:`OPTIMIZERS`; :func:`certify_gd_bias` / :func:`measure_bias` for the
-asymptotic claims; :func:`regularization_path`; and the exceptions deriving from
-:class:`NTPError`. Hypothesis strategies live in :mod:`ntpprops.strategies`, context embedders
-in :mod:`ntpprops.embeddings`, conjectures for ``ntpprops explore`` in
-:mod:`ntpprops.conjectures`.
+optimizers of :data:`OPTIMIZERS`; :class:`Limits` (``W*`` and ``W^mm`` given or computed
+once, or why they are missing: what every comparison with them uses);
+:func:`certify_gd_bias` / :func:`measure_bias` for the asymptotic claims;
+:func:`regularization_path`; and the exceptions deriving from :class:`NTPError`. Hypothesis
+strategies live in :mod:`ntpprops.strategies`, context embedders in
+:mod:`ntpprops.embeddings`, conjectures for ``ntpprops explore`` in :mod:`ntpprops.conjectures`.
 """
 
 from ntpprops._bounds import (
@@ -34,6 +35,7 @@ from ntpprops._errors import (
     SolverError,
 )
 from ntpprops._instance import NTPInstance
+from ntpprops._limits import Limits
 from ntpprops._loss import (
     ce_f_loss,
     ce_grad,
@@ -63,6 +65,7 @@ __all__ = [
     "CompatibilityResult",
     "InvalidInstanceError",
     "KKTReport",
+    "Limits",
     "NTPError",
     "NTPInstance",
     "NotCompatibleError",

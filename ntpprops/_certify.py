@@ -35,25 +35,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._errors import NotCompatibleError
-from ntpprops._instance import NTPInstance, as_weights
+from ntpprops._instance import NTPInstance
 from ntpprops._kernels import FusedGD
+from ntpprops._limits import Limits, cosine, limit_metrics
 from ntpprops._loss import excess_loss, smoothness_bound
 from ntpprops._optim import (
     OPTIMIZERS,
     PAPER_ADAPTIVE_LR,
     Optimizer,
     _initial_weights,
-    cosine,
     run_fused_gd,
     run_optimizer,
 )
-from ntpprops._subspace import project_f
 
 __all__ = [
     "DESCENT_STEP_FACTOR",
@@ -174,36 +173,56 @@ def step_rule(inst: NTPInstance, lr: float) -> str:
     return "observed only"
 
 
-def _resolve_limits(inst: NTPInstance, w_mm: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
-    from ntpprops._compat import w_star
-    from ntpprops._svm import ntp_svm
+def _resolve_limits(
+    inst: NTPInstance, w_mm: ArrayLike | None, limits: Limits | None
+) -> tuple[Limits, FloatArray, FloatArray]:
+    """``limits`` (default ``Limits.of(inst, w_mm=w_mm)``), ``W*`` and ``W^mm``, or raise.
 
+    ``W*`` is required first, so an incompatible instance never waits for the SVM solver.
+    """
+    if limits is None:
+        limits = Limits.of(inst, w_mm=w_mm)
+    elif not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits or None, got {type(limits).__name__}")
+    elif w_mm is not None:
+        raise ValueError("pass W^mm either as w_mm= or inside limits=, not both")
+    elif limits.inst is not inst and limits.inst != inst:
+        raise ValueError("limits belong to another instance: build them with Limits.of(inst)")
     try:
-        star = w_star(inst)
+        star = limits.require_w_star()
     except NotCompatibleError as exc:
         raise NotCompatibleError(
             f"Theorem 2 needs W*, but {exc}", certificate=exc.certificate
         ) from exc
-    mm = ntp_svm(inst) if w_mm is None else as_weights(inst, w_mm, "w_mm")
-    if not np.any(mm):
-        raise ValueError("w_mm must be non-zero: it is the direction GD is compared with")
-    return star, np.asarray(mm, dtype=np.float64)
+    return limits, star, limits.require_w_mm()
+
+
+class _Measures(NamedTuple):
+    """The report's measures at one checkpoint (fields of :class:`BiasReport`)."""
+
+    excess_loss: float
+    cos_gap: float
+    corrected_cos_gap: float
+    increment_cos_gap: float
+    increment_slope_error: float
+    dist_f_wstar: float
+    angle_log_k: float
+    dist_times_k: float
 
 
 class _Tracker:
     """Computes the report's measures at each checkpoint (keeps the iterates it needs)."""
 
-    def __init__(self, inst: NTPInstance, w_star: FloatArray, w_mm: FloatArray) -> None:
-        self.inst, self.w_star, self.w_mm = inst, w_star, w_mm
+    def __init__(self, limits: Limits, w_star: FloatArray, w_mm: FloatArray) -> None:
+        self.limits, self.inst, self.w_star, self.w_mm = limits, limits.inst, w_star, w_mm
         self.mm_norm = float(np.linalg.norm(w_mm))
         self.steps: list[int] = []
         self.iterates: dict[int, FloatArray] = {}
-        self.rows: list[tuple[float, ...]] = []
+        self.rows: list[_Measures] = []
 
     def add(self, k: int, W: FloatArray) -> None:
-        corrected = W - self.w_star
-        dist = float(np.linalg.norm(project_f(self.inst, W) - self.w_star))
-        c_corr = cosine(corrected, self.w_mm)
+        against = limit_metrics(self.limits, W)
+        c_corr, dist = against.cos_mm_corrected, against.dist_f_wstar
         angle = math.acos(min(1.0, max(-1.0, c_corr))) if math.isfinite(c_corr) else math.nan
         inc_gap = slope_err = math.nan
         partner = self._partner(k)
@@ -213,15 +232,15 @@ class _Tracker:
             slope = increment / math.log(k / partner)
             slope_err = float(np.linalg.norm(slope - self.w_mm)) / self.mm_norm
         self.rows.append(
-            (
-                excess_loss(self.inst, W),
-                1.0 - cosine(W, self.w_mm),
-                1.0 - c_corr,
-                inc_gap,
-                slope_err,
-                dist,
-                angle * math.log(k) if k > 1 else math.nan,
-                dist * k,
+            _Measures(
+                excess_loss=excess_loss(self.inst, W),
+                cos_gap=1.0 - against.cos_mm,
+                corrected_cos_gap=1.0 - c_corr,
+                increment_cos_gap=inc_gap,
+                increment_slope_error=slope_err,
+                dist_f_wstar=dist,
+                angle_log_k=angle * math.log(k) if k > 1 else math.nan,
+                dist_times_k=dist * k,
             )
         )
         self.steps.append(k)
@@ -239,8 +258,9 @@ class _Tracker:
         for j in [j for j in self.iterates if j < k / 3.0]:
             del self.iterates[j]
 
-    def column(self, i: int) -> FloatArray:
-        return np.array([row[i] for row in self.rows], dtype=np.float64)
+    def column(self, name: str) -> FloatArray:
+        """The measure ``name`` (a field of ``_Measures``) over the checkpoints so far."""
+        return np.array([getattr(row, name) for row in self.rows], dtype=np.float64)
 
 
 def _report(
@@ -253,22 +273,15 @@ def _report(
     W: FloatArray,
     started: float,
 ) -> BiasReport:
-    cols = [tracker.column(i) for i in range(8)]
-    excess, cos_gap, corr_gap, inc_gap, slope_err, dist, angle_rate, dist_rate = cols
+    col = {name: tracker.column(name) for name in _Measures._fields}
+    inc_gap, dist = col["increment_cos_gap"], col["dist_f_wstar"]
     return BiasReport(
         method=method,
         lr=lr,
         step_rule=rule,
         steps=np.array(tracker.steps, dtype=np.int64),
-        excess_loss=excess,
-        cos_gap=cos_gap,
-        corrected_cos_gap=corr_gap,
-        increment_cos_gap=inc_gap,
-        increment_slope_error=slope_err,
-        dist_f_wstar=dist,
-        angle_log_k=angle_rate,
-        dist_times_k=dist_rate,
-        monotone=_monotone(excess),
+        **col,
+        monotone=_monotone(col["excess_loss"]),
         alignment_tol=alignment_tol,
         dist_tol=dist_tol,
         alignment_within_tol=_aligned(inc_gap, alignment_tol),
@@ -316,6 +329,7 @@ def certify_gd_bias(
     init: str | ArrayLike | None = "lecun",
     seed: int | None = 0,
     w_mm: ArrayLike | None = None,
+    limits: Limits | None = None,
     backend: str = "auto",
 ) -> BiasReport:
     """Run GD until Theorem 2's two limits are certified to tolerance, or the budget ends.
@@ -344,7 +358,11 @@ def certify_gd_bias(
     init, seed
         Initialisation, as in :func:`ntpprops.train` (default LeCun normal, seed 0).
     w_mm : array_like, shape (V, d), optional
-        ``W^mm`` if already known; default :func:`ntpprops.ntp_svm`.
+        ``W^mm`` if already known (checked against Definition 3 as in
+        :meth:`ntpprops.Limits.of`); default :func:`ntpprops.ntp_svm`.
+    limits : Limits, optional
+        The limits of ``inst`` if already built (then ``w_mm`` must be ``None``): nothing it
+        holds is solved again, and what it solves here stays cached in it.
     backend : {"auto", "numpy", "numba"}
 
     Returns
@@ -355,7 +373,11 @@ def certify_gd_bias(
     Raises
     ------
     NotCompatibleError, NotSeparableError
-        When ``W*`` or ``W^mm`` does not exist.
+        When ``W*`` or ``W^mm`` does not exist (``W*`` is checked first).
+    SolverError
+        When ``W^mm`` could not be computed.
+    InvalidInstanceError
+        When the given ``w_mm`` is malformed, zero or violates Definition 3.
     """
     started = time.perf_counter()
     alignment_tol = _check_tol("alignment_tol", alignment_tol)
@@ -363,7 +385,7 @@ def certify_gd_bias(
     _check_tol("time_budget", time_budget)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
-    star, mm = _resolve_limits(inst, w_mm)
+    chosen, star, mm = _resolve_limits(inst, w_mm, limits)
     smooth = smoothness_bound(inst)
     eta = DESCENT_STEP_FACTOR / smooth if lr is None else _check_tol("lr", lr)
     W0 = _initial_weights(inst, init, seed)
@@ -376,12 +398,12 @@ def certify_gd_bias(
         backend=backend,  # type: ignore[arg-type]
         expected_steps=max_steps,
     )
-    tracker = _Tracker(inst, star, mm)
+    tracker = _Tracker(chosen, star, mm)
     for k in checkpoint_grid(max_steps):
         loop.advance(int(k) - loop.steps_done)
         tracker.add(int(k), loop.weights())
-        inc_gap = tracker.column(3)
-        if _aligned(inc_gap, alignment_tol) and tracker.rows[-1][5] <= dist_tol:
+        inc_gap = tracker.column("increment_cos_gap")
+        if _aligned(inc_gap, alignment_tol) and tracker.rows[-1].dist_f_wstar <= dist_tol:
             break
         if time.perf_counter() - started > time_budget:
             break
@@ -401,6 +423,7 @@ def measure_bias(
     init: str | ArrayLike | None = "lecun",
     seed: int | None = 0,
     w_mm: ArrayLike | None = None,
+    limits: Limits | None = None,
 ) -> BiasReport:
     """The same measures as :func:`certify_gd_bias` for any optimizer, over a fixed run.
 
@@ -417,7 +440,7 @@ def measure_bias(
     lr : float, optional
         Default: 0.01 (the paper's) for ``ngd``, ``adam``, ``sign``; ``1.9 / L`` for ``gd``
         and ``momentum``.
-    alignment_tol, dist_tol, init, seed, w_mm
+    alignment_tol, dist_tol, init, seed, w_mm, limits
         As in :func:`certify_gd_bias`.
 
     Returns
@@ -429,15 +452,15 @@ def measure_bias(
     dist_tol = _check_tol("dist_tol", dist_tol)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
-    star, mm = _resolve_limits(inst, w_mm)
+    chosen, star, mm = _resolve_limits(inst, w_mm, limits)
     optimizer = _measured_optimizer(inst, method, lr)
     eta = float(optimizer.hyperparams.get("lr", math.nan))
     W0 = _initial_weights(inst, init, seed)
     grid = checkpoint_grid(steps)
-    tracker = _Tracker(inst, star, mm)
+    tracker = _Tracker(chosen, star, mm)
     ticks = iter(grid.tolist())
 
-    def on_checkpoint(W: FloatArray, grad: FloatArray | None) -> None:
+    def on_checkpoint(W: FloatArray, grad: FloatArray | None, scores: FloatArray | None) -> None:
         tracker.add(next(ticks), W)
 
     if optimizer.name == "gd" and not isinstance(method, Optimizer):

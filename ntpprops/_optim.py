@@ -17,19 +17,19 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ntpprops._compat import is_compatible
-from ntpprops._errors import NotSeparableError, SolverError
+from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._kernels import FusedGD, resolve_backend
-from ntpprops._loss import ce_grad, ce_loss, excess_loss, safe_step_size
-from ntpprops._subspace import project_f
+from ntpprops._limits import LimitMetrics, Limits, limit_metrics, projection_cost
+from ntpprops._loss import excess_terms, safe_step_size, softmax
 
 __all__ = [
+    "METRIC_FLOOR_FLOPS",
     "OPTIMIZERS",
     "PAPER_ADAPTIVE_LR",
     "AdamState",
@@ -224,11 +224,21 @@ class TrainResult:
         ``||grad CE(W_k)||_F`` at the recorded steps.
     cos_mm, cos_mm_corrected : ndarray, shape (n,), or None
         ``cos(W_k, W^mm)`` and ``cos(W_k - W*, W^mm)`` (``nan`` where the first argument is
-        0); ``None`` when ``W^mm`` does not exist (``cos_mm_corrected`` also needs ``W*``).
+        0); ``None`` when ``W^mm`` does not exist or could not be computed, or the limits
+        were skipped (``cos_mm_corrected`` also needs ``W*``); see ``metric_notes``.
     dist_f_wstar : ndarray, shape (n,), or None
-        ``||P_F W_k - W*||_F``; ``None`` when ``W*`` does not exist.
+        ``||P_F W_k - W*||_F``; ``None`` when ``W*`` does not exist, the limits were skipped,
+        or the projection onto ``F`` was too costly for the run; ``nan`` at the recorded
+        steps where it was thinned out for cost (see ``metric_notes``).
     w_star, w_mm : ndarray, shape (V, d), or None
         The limits used.
+    limits : Limits or None
+        The :class:`~ntpprops.Limits` measured against (``None`` for ``limits=False``);
+        reuse it for another run on the same instance.
+    metric_notes : Mapping[str, str]
+        For each of ``"cos_mm"``, ``"cos_mm_corrected"``, ``"dist_f_wstar"`` that is ``None``
+        or partly ``nan`` by design, why (e.g. ``W^mm`` does not exist, the solver failed,
+        the projection was thinned for cost). Empty when every metric was computed.
     """
 
     W: FloatArray
@@ -245,6 +255,10 @@ class TrainResult:
     dist_f_wstar: FloatArray | None = field(default=None, repr=False)
     w_star: FloatArray | None = field(default=None, repr=False)
     w_mm: FloatArray | None = field(default=None, repr=False)
+    limits: Limits | None = field(default=None, repr=False)
+    metric_notes: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
 
 
 # -- argument handling ---------------------------------------------------------------------
@@ -353,83 +367,159 @@ def _check_steps(steps: int) -> int:
     return int(steps)
 
 
-# -- limits and metrics --------------------------------------------------------------------
+# -- metrics ---------------------------------------------------------------------------------
 
 
-def limits(inst: NTPInstance) -> tuple[FloatArray | None, FloatArray | None]:
-    """``(W*, W^mm)`` when they exist, else ``None`` for the missing one.
+class _Row(NamedTuple):
+    """The metrics of :class:`TrainResult` at one recorded step (``nan`` where undefined)."""
 
-    ``W^mm`` comes from :func:`ntpprops.ntp_svm` (imported lazily); a non-separable instance,
-    or a zero solution (every support full: nothing to separate), gives ``None``.
+    loss: float
+    excess_loss: float
+    norm: float
+    grad_norm: float
+    cos_mm: float
+    cos_mm_corrected: float
+    dist_f_wstar: float
+
+
+#: Per-checkpoint work below this many flops is never thinned: at such sizes the Python
+#: overhead of a checkpoint (tens of microseconds) and of a step are of the same order.
+METRIC_FLOOR_FLOPS = 1e8
+
+_NO_LIMITS = "limits=False: no limits were computed"
+
+
+def _step_flops(inst: NTPInstance, fused: bool) -> float:
+    """Estimated flops of one training step (the matrix products; from the sizes)."""
+    m, V, d = inst.m, inst.vocab_size, inst.dim
+    weight_mode = 4.0 * m * d * V  # H W^T and the gradient
+    # Fused GD picks logit mode (one m x m by m x V product) when m <= d (FusedGD "auto").
+    return 2.0 * m * m * V if fused and m <= d else weight_mode
+
+
+def _dist_schedule(
+    inst: NTPInstance, checkpoints: NDArray[np.int64], steps: int, step_flops: float
+) -> tuple[NDArray[np.bool_], str | None]:
+    """Where ``||P_F W_k - W*||`` is computed, and a note when that is not everywhere.
+
+    The projection's one-time setup (:func:`projection_cost`) must cost at most the whole run,
+    else the metric is skipped; each later projection must be paid for by the steps since the
+    previous one (projections and steps then cost about the same in all), else it is thinned,
+    going back from the last checkpoint, which is always kept. Costs below
+    :data:`METRIC_FLOOR_FLOPS` are never held against the metric.
     """
-    compat = is_compatible(inst)
-    w_star = compat.w_star if compat.compatible else None
-    from ntpprops._svm import ntp_svm
-
-    try:
-        w_mm = np.asarray(ntp_svm(inst), dtype=np.float64)
-    except (NotSeparableError, NotImplementedError):
-        w_mm = None
-    if w_mm is not None and not np.any(w_mm):
-        w_mm = None
-    return w_star, w_mm
-
-
-def cosine(a: FloatArray, b: FloatArray) -> float:
-    """Frobenius cosine ``<a, b> / (||a|| ||b||)``; ``nan`` if either is zero."""
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 or nb == 0.0:
-        return math.nan
-    return float(np.vdot(a, b)) / (na * nb)
+    cost = projection_cost(inst)
+    run_flops = steps * step_flops
+    everywhere = np.ones(checkpoints.size, dtype=bool)
+    if cost.setup_flops > max(run_flops, METRIC_FLOOR_FLOPS):
+        note = (
+            f"skipped: projecting onto F first needs a Gram factorisation over n_F = "
+            f"{cost.n_generators} generators (~{cost.setup_flops:.2g} flop), more than the "
+            f"whole run (~{run_flops:.2g} flop); factorise it once beforehand "
+            "(ntpprops.f_dimension(inst), or let Limits compute W*) to get this metric"
+        )
+        return np.zeros(checkpoints.size, dtype=bool), note
+    if cost.call_flops <= METRIC_FLOOR_FLOPS:
+        return everywhere, None
+    chosen = np.zeros(checkpoints.size, dtype=bool)
+    last = None
+    for i in range(checkpoints.size - 1, -1, -1):
+        if last is None or (last - int(checkpoints[i])) * step_flops >= cost.call_flops:
+            chosen[i] = True
+            last = int(checkpoints[i])
+    if chosen.all():
+        return everywhere, None
+    note = (
+        f"thinned: computed at {int(chosen.sum())} of {chosen.size} recorded steps (nan "
+        f"elsewhere), since one projection onto F (~{cost.call_flops:.2g} flop) costs about "
+        f"{cost.call_flops / step_flops:.2g} training steps"
+    )
+    return chosen, note
 
 
 class _Recorder:
-    """Collects the metrics of :class:`TrainResult` at the recorded steps."""
+    """Collects the metrics of :class:`TrainResult` at the recorded steps, as named rows."""
 
-    def __init__(self, inst: NTPInstance, w_star: FloatArray | None, w_mm: FloatArray | None):
-        self.inst, self.w_star, self.w_mm = inst, w_star, w_mm
-        self.rows: list[tuple[float, ...]] = []
+    def __init__(self, inst: NTPInstance, limits: Limits | None, dist_at: NDArray[np.bool_]):
+        self.inst, self.limits, self.dist_at = inst, limits, dist_at
+        self.weighted_H = inst.context_weights[:, None] * inst.embeddings
+        self.rows: list[_Row] = []
 
-    def record(self, W: FloatArray, grad: FloatArray | None = None) -> None:
+    def record(
+        self, W: FloatArray, grad: FloatArray | None = None, scores: FloatArray | None = None
+    ) -> None:
         inst = self.inst
         with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.all(np.isfinite(W)) and np.all(np.isfinite(inst.embeddings @ W.T))
+            if scores is None:
+                scores = inst.embeddings @ W.T
+            finite = np.all(np.isfinite(W)) and np.all(np.isfinite(scores))
         if not finite:
             raise SolverError(
                 f"weights or logits overflowed by checkpoint {len(self.rows)} "
                 f"(max |W| = {np.max(np.abs(W)):.3g}): use a smaller lr or init "
                 "(the proven-safe GD step is ntpprops.safe_step_size(inst))"
             )
+        kl_support, log_out, log_q_support = excess_terms(inst, scores)
+        # CE = -sum_{z in S_j} p_jz log q_jz with log q_jz = log q_{jz|S} - log_out_j.
+        in_support = np.where(inst.supports, inst.probs * log_q_support, 0.0).sum(axis=1)
+        loss = float(inst.context_weights @ (log_out - in_support))
+        excess = float(inst.context_weights @ (kl_support + log_out))
         if grad is None:
-            grad = ce_grad(inst, W)
-        nan = math.nan
-        cos_mm = cos_corr = dist = nan
-        if self.w_mm is not None:
-            cos_mm = cosine(W, self.w_mm)
-            if self.w_star is not None:
-                cos_corr = cosine(W - self.w_star, self.w_mm)
-        if self.w_star is not None:
-            dist = float(np.linalg.norm(project_f(inst, W) - self.w_star))
-        self.rows.append(
-            (
-                ce_loss(inst, W),
-                excess_loss(inst, W),
-                float(np.linalg.norm(W)),
-                float(np.linalg.norm(grad)),
-                cos_mm,
-                cos_corr,
-                dist,
-            )
-        )
+            residual = softmax(scores)
+            residual -= inst.probs
+            grad = residual.T @ self.weighted_H
+        if self.limits is None:
+            nan = math.nan
+            against = LimitMetrics(nan, nan, nan)
+        else:
+            with_dist = bool(self.dist_at[len(self.rows)])
+            against = limit_metrics(self.limits, W, scores=scores, with_dist=with_dist)
+        norms = (float(np.linalg.norm(W)), float(np.linalg.norm(grad)))
+        self.rows.append(_Row(loss, excess, *norms, *against))
 
-    def columns(self) -> list[FloatArray]:
-        table = np.array(self.rows, dtype=np.float64).reshape(len(self.rows), 7)
-        return [_frozen(table[:, i].copy()) for i in range(7)]
+    def columns(self) -> dict[str, FloatArray]:
+        """``{field of _Row: read-only array over the recorded steps}``."""
+        return {
+            name: _frozen(np.array([getattr(row, name) for row in self.rows], dtype=np.float64))
+            for name in _Row._fields
+        }
 
 
 def _frozen(array: FloatArray) -> FloatArray:
     array.setflags(write=False)
     return array
+
+
+def _resolve_limits(inst: NTPInstance, limits: Limits | Literal[False] | None) -> Limits | None:
+    """The :class:`Limits` to measure against, or ``None`` for ``limits=False``."""
+    if limits is None:
+        return Limits.of(inst)
+    if limits is False:
+        return None
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be None, False or a Limits, got {limits!r}")
+    if limits.inst is not inst and limits.inst != inst:
+        raise ValueError(
+            "limits belong to another instance: build them with Limits.of(inst) for this one"
+        )
+    return limits
+
+
+def _limit_notes(limits: Limits | None, dist_note: str | None) -> Mapping[str, str]:
+    """Why each limit metric is ``None`` or partly ``nan``, by column name."""
+    if limits is None:
+        return MappingProxyType(dict.fromkeys(LimitMetrics._fields, _NO_LIMITS))
+    notes: dict[str, str] = {}
+    star_reason, mm_reason = limits.w_star_reason, limits.w_mm_reason
+    if mm_reason is not None:
+        notes["cos_mm"] = mm_reason
+    if mm_reason is not None or star_reason is not None:
+        notes["cos_mm_corrected"] = "; ".join(r for r in (mm_reason, star_reason) if r)
+    if star_reason is not None:
+        notes["dist_f_wstar"] = star_reason
+    elif dist_note is not None:
+        notes["dist_f_wstar"] = dist_note
+    return MappingProxyType(notes)
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -445,6 +535,7 @@ def train(
     record: int | str | Sequence[int] = "log",
     *,
     backend: str = "auto",
+    limits: Limits | Literal[False] | None = None,
 ) -> TrainResult:
     """Train the linear decoder ``W`` on ``CE`` and record the implicit-bias metrics.
 
@@ -469,6 +560,15 @@ def train(
         Where metrics are recorded; see :func:`record_steps`.
     backend : {"auto", "numpy", "numba"}
         Loop implementation of fused GD (``method="gd"`` only); numba is optional.
+    limits : Limits, False or None
+        What ``cos_mm``, ``cos_mm_corrected`` and ``dist_f_wstar`` are measured against.
+        ``None`` (default): ``Limits.of(inst)``, which solves ``W*`` and ``W^mm`` before the
+        first step (on a large instance that can take longer than the run). A
+        :class:`~ntpprops.Limits` of this instance: used as is (limits it already holds are
+        not solved again; pass ``Limits.of(inst, w_mm=...)`` to supply known limits, or
+        ``result.limits`` of an earlier run). ``False``: no limits, no solver; those three
+        metrics are ``None``. In every case training runs: a limit that does not exist or
+        whose solver fails leaves its metrics ``None``, and ``metric_notes`` says why.
 
     Returns
     -------
@@ -477,11 +577,19 @@ def train(
     Raises
     ------
     TypeError, ValueError
-        On arguments of the wrong type or value (the message names the argument).
+        On arguments of the wrong type or value (the message names the argument), including
+        ``limits`` of another instance.
     InvalidInstanceError
         If ``init`` is an array of the wrong shape or with non-finite entries.
     SolverError
-        If the iterates overflow (step size far too large).
+        If the iterates overflow (step size far too large); never because of the limits.
+
+    Notes
+    -----
+    ``dist_f_wstar`` projects onto ``F`` (:func:`~ntpprops.project_f`), whose one-time
+    factorisation costs ``O(n_F^3)`` for ``n_F = sum_j (S_j - 1)``. Estimated from the sizes,
+    it is skipped when that setup would cost more than the whole run, and thinned when one
+    projection costs more than the steps between recorded steps; ``metric_notes`` says so.
     """
     if not isinstance(inst, NTPInstance):
         raise TypeError(f"inst must be an NTPInstance, got {type(inst).__name__}")
@@ -490,8 +598,15 @@ def train(
     optimizer, fused = _resolve_optimizer(inst, method, lr)
     checkpoints = record_steps(steps, record)
     W0 = _initial_weights(inst, init, seed)
-    w_star, w_mm = limits(inst)
-    recorder = _Recorder(inst, w_star, w_mm)
+    chosen = _resolve_limits(inst, limits)
+    w_star = w_mm = None
+    dist_at = np.zeros(checkpoints.size, dtype=bool)
+    dist_note = None
+    if chosen is not None:
+        w_star, w_mm = chosen.w_star, chosen.w_mm  # solved here, once, if not given
+        if w_star is not None:
+            dist_at, dist_note = _dist_schedule(inst, checkpoints, steps, _step_flops(inst, fused))
+    recorder = _Recorder(inst, chosen, dist_at)
     # Overflow can only come from absurd steps (the gradient is bounded); it is reported as a
     # SolverError at the next checkpoint rather than as a floating-point warning.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -500,27 +615,30 @@ def train(
             W = run_fused_gd(inst, lr_used, W0, steps, checkpoints, recorder.record, backend)
         else:
             W = run_optimizer(inst, optimizer, W0, steps, checkpoints, recorder.record)
-    loss, excess, norm, grad_norm, cos_mm, cos_corr, dist = recorder.columns()
+    col = recorder.columns()
     return TrainResult(
         W=_frozen(W),
         W0=_frozen(W0),
         method=optimizer.name,
         lr=float(optimizer.hyperparams.get("lr", math.nan)),
         steps=_frozen(checkpoints.copy()),
-        loss=loss,
-        excess_loss=excess,
-        norm=norm,
-        grad_norm=grad_norm,
-        cos_mm=None if w_mm is None else cos_mm,
-        cos_mm_corrected=None if (w_mm is None or w_star is None) else cos_corr,
-        dist_f_wstar=None if w_star is None else dist,
-        w_star=None if w_star is None else _frozen(w_star.copy()),
-        w_mm=None if w_mm is None else _frozen(w_mm.copy()),
+        loss=col["loss"],
+        excess_loss=col["excess_loss"],
+        norm=col["norm"],
+        grad_norm=col["grad_norm"],
+        cos_mm=None if w_mm is None else col["cos_mm"],
+        cos_mm_corrected=None if (w_mm is None or w_star is None) else col["cos_mm_corrected"],
+        dist_f_wstar=col["dist_f_wstar"] if np.any(dist_at) else None,
+        w_star=w_star,
+        w_mm=w_mm,
+        limits=chosen,
+        metric_notes=_limit_notes(chosen, dist_note),
     )
 
 
-#: Called at every recorded step with ``W_k`` and, when already at hand, ``grad CE(W_k)``.
-CheckpointCallback = Callable[[FloatArray, "FloatArray | None"], None]
+#: Called at every recorded step with ``W_k`` and, when already at hand, ``grad CE(W_k)`` and
+#: the logits ``H W_k^T`` (a buffer the loop reuses: read it, do not keep it).
+CheckpointCallback = Callable[[FloatArray, "FloatArray | None", "FloatArray | None"], None]
 
 
 def run_fused_gd(
@@ -547,7 +665,8 @@ def run_fused_gd(
     )
     for k in checkpoints:
         loop.advance(int(k) - loop.steps_done)
-        on_checkpoint(loop.weights(), None)
+        # In logit mode the loop's logits are exactly H W_k^T here (resynchronised).
+        on_checkpoint(loop.weights(), None, loop.Z if loop.mode == "logit" else None)
     loop.advance(steps - loop.steps_done)
     return loop.weights()
 
@@ -581,7 +700,7 @@ def run_optimizer(
         Z -= P
         grad = Z.T @ weighted_H  # a fresh array: optimizers may keep it in their state
         if k in wanted:
-            on_checkpoint(W, grad)
+            on_checkpoint(W, grad, None)
         if k == steps:
             break
         updates, state = optimizer.update(grad, state, W)

@@ -10,7 +10,8 @@ import pytest
 from test_optim import naive_gd, one_hot_instance, random_instance
 
 import ntpprops
-from ntpprops import NTPInstance
+import ntpprops._svm as svm_module
+from ntpprops import Limits, NTPInstance
 from ntpprops._certify import (
     BiasReport,
     certify_gd_bias,
@@ -83,7 +84,12 @@ def test_certifies_a_small_instance_and_its_numbers_check_out():
 def test_wrong_limit_is_not_certified():
     inst = random_instance(2)
     impostor = svm_reference(random_instance(3))  # a max-margin direction of other data
-    report = certify_gd_bias(inst, max_steps=2**14, w_mm=impostor, backend="numpy")
+    # The cheap check of Definition 3 (6a: orthogonal to F) already rejects it ...
+    with pytest.raises(ntpprops.InvalidInstanceError, match="6a"):
+        certify_gd_bias(inst, max_steps=2**14, w_mm=impostor, backend="numpy")
+    # ... and without that check, the run itself does not certify it.
+    unchecked = Limits.of(inst, w_mm=impostor, verify=False)
+    report = certify_gd_bias(inst, max_steps=2**14, limits=unchecked, backend="numpy")
     assert not report
     assert not report.alignment_within_tol
     assert report.increment_cos_gap[-1] > 1e-2
@@ -96,11 +102,16 @@ def test_budget_stops_the_run():
     assert not report.dist_within_tol  # far from W* this early on this instance
 
 
-def test_incompatible_instance_raises():
+def test_incompatible_instance_raises_before_solving_the_svm(monkeypatch):
     # One embedding, two different in-support ratios: Eq. 4 has no solution.
     inst = NTPInstance(np.ones((2, 1)), [[0.5, 0.5, 0.0], [0.2, 0.8, 0.0]])
-    with pytest.raises(ntpprops.NotCompatibleError):
-        certify_gd_bias(inst, w_mm=np.zeros((3, 1)))
+
+    def no_svm(inst, **kw):
+        raise AssertionError("W* is missing: the SVM need not be solved")
+
+    monkeypatch.setattr(svm_module, "ntp_svm", no_svm)
+    with pytest.raises(ntpprops.NotCompatibleError, match="Theorem 2 needs W"):
+        certify_gd_bias(inst)
 
 
 @pytest.mark.parametrize(
