@@ -49,10 +49,13 @@ resolved only while its probability is above about ``1e-16`` of the rest; past t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._compat import is_compatible
@@ -60,7 +63,7 @@ from ntpprops._errors import InvalidInstanceError, NotSeparableError, SolverErro
 from ntpprops._instance import NTPInstance
 from ntpprops._linalg import symmetric_eigh
 from ntpprops._loss import excess_terms
-from ntpprops._subspace import RANK_RTOL, f_generators
+from ntpprops._subspace import RANK_RTOL, f_generators, gram_factor
 from ntpprops._threads import single_blas_thread
 
 __all__ = ["MIN_MULTIPLIER", "RegularizationPath", "regularization_path"]
@@ -108,6 +111,18 @@ class RegularizationPath:
     active : ndarray of bool, shape (k,)
         The constraint binds (``||W_B|| = B``, ``lam_B > 0``). False once ``B`` exceeds the
         norm of a finite minimiser of ``CE``: then ``W_B`` is that minimiser.
+    kkt_residual : ndarray, shape (k,)
+        The accuracy reached: ``max`` over the blocks ``F``, ``P`` of
+        ``||grad CE + lam_B c|| / (||g_abs|| + lam_B ||c||)`` in the solver's coordinates
+        ``c``, with ``g_abs`` the gradient of the absolute residuals ``pi_j |q_j - p_j|``
+        (the size of the terms summed): about ``1e-16`` means exact in float64. Per block, so
+        that the ``P`` block's ``e^{-gamma B}``-small gradient is measured against its own
+        terms. 0 at an exact zero.
+    norm_error : ndarray, shape (k,)
+        ``| ||W_B|| - B | / B`` where the constraint binds, ``max(||W_B|| - B, 0) / B`` where
+        it does not.
+    method : {"dense", "matrix-free"}
+        The solver used (chosen by size: ``V rank(H) <= DENSE_MAX_COORDINATES`` is dense).
     """
 
     norms: FloatArray
@@ -119,6 +134,9 @@ class RegularizationPath:
     converged: NDArray[np.bool_]
     multipliers: FloatArray = field(repr=False)
     active: NDArray[np.bool_] = field(repr=False)
+    kkt_residual: FloatArray = field(repr=False)
+    norm_error: FloatArray = field(repr=False)
+    method: str = "dense"
 
 
 # -- the reduced problem -------------------------------------------------------------------
@@ -485,13 +503,13 @@ def _solve_one(
     return _Solution(sol.pt, sol.lam, sol.hess, False)
 
 
-def _continuation(start: float, stop: float) -> list[float]:
-    """Norms from ``start`` (exclusive) to ``stop`` with ratios at most ``MAX_NORM_RATIO``.
+def _continuation(start: float, stop: float, ratio: float = MAX_NORM_RATIO) -> list[float]:
+    """Norms from ``start`` (exclusive) to ``stop`` with ratios at most ``ratio``.
 
     Newton on the exponential tails of the loss moves the norm by about ``1 / gamma`` per
     step, so each solve is warm-started from a nearby norm along the path.
     """
-    steps = max(1, int(np.ceil(np.log(stop / start) / np.log(MAX_NORM_RATIO) - 1e-9)))
+    steps = max(1, int(np.ceil(np.log(stop / start) / np.log(ratio) - 1e-9)))
     return [float(x) for x in np.geomspace(start, stop, steps + 1)[1:]]
 
 
@@ -509,6 +527,529 @@ def _predict(sol: _Solution, log_ratio: float) -> tuple[FloatArray, float]:
         return c, t
     dt = float(np.clip(log_ratio / slope, -50.0, 0.0))
     return c - lam * v * dt, t + dt
+
+
+# -- the matrix-free method ----------------------------------------------------------------
+
+#: Largest ``V r`` (unknowns of the dense method) solved densely; above it the dense Hessian
+#: (``(V r)^2`` floats, ``O((V r)^2 m V)`` per Newton step) is replaced by the matrix-free one.
+DENSE_MAX_COORDINATES = 1500
+#: Relative Newton step (per block) at which a matrix-free sphere solve counts as converged:
+#: the conjugate-gradient steps are exact only to their own residual, and the Hessian's
+#: rounding (``eps`` times its condition) puts a floor near ``1e-10`` on badly scaled
+#: instances, so the dense ``STEP_RTOL`` is not always reachable; the reached accuracy is
+#: reported per point (``RegularizationPath.kkt_residual``).
+MF_STEP_RTOL = 1e-9
+#: Largest ratio between consecutive norms of the matrix-free continuation.
+MF_MAX_NORM_RATIO = 2.0
+#: Caps of the matrix-free solver: Newton steps per norm, CG iterations per Newton step, and
+#: Hessian-vector products per reported norm (the work bound that makes it never hang).
+_MF_MAX_NEWTON = 60
+_MF_MAX_CG = 250
+_MF_MAX_PRODUCTS = 4000
+#: CG iterations without halving the residual after which it counts as at its rounding floor.
+_MF_STAGNATION = 25
+
+
+@dataclass(frozen=True, eq=False)
+class _Factored:
+    """The matrix-free reduction: ``F`` through its generators, ``P`` as projected matrices.
+
+    ``F``: the independent generators ``(e_pos - e_neg) g_ctx^T`` picked by the pivoted
+    Cholesky factor of :func:`ntpprops._subspace.gram_factor` (``G_hat = L L^T`` on unit
+    atoms, scale ``s``); the coordinates ``a = L^T (s * alpha)`` of ``X_F = sum alpha_i atom_i``
+    are orthonormal (``||X_F|| = ||a||``), so ``||c||`` is ``||W||`` as in the dense method.
+    ``P``: a ``(V, r)`` matrix kept in ``P`` by :meth:`project_p` (``I - P_F - P_1``, ``P_F``
+    in the kernel form, twice for orthogonality). Nothing of size ``(V r) x dim`` is formed.
+    """
+
+    G: FloatArray  # (m, r) = U S: the context embeddings in row-space coordinates
+    row_basis: FloatArray  # (r, d)
+    ctx: NDArray[np.intp]  # (n_f,) basis atoms
+    pos: NDArray[np.intp]
+    neg: NDArray[np.intp]
+    scale: FloatArray  # (n_f,) atom norms
+    chol: FloatArray  # (n_f, n_f) lower: unit Gram of the basis atoms = L L^T
+    chol_inv: FloatArray  # (n_f, n_f) L^{-1}: the factor is reused in every product
+    incidence: scipy.sparse.csr_matrix  # (n_f, V): +1 at pos, -1 at neg
+    incidence_t: scipy.sparse.csr_matrix  # (V, n_f), its transpose (built once)
+    k_ctx: FloatArray  # (m, n_f) = K[:, ctx]
+    g_ctx: FloatArray  # (n_f, r) = G[ctx]
+    supports: NDArray[np.bool_]  # (m, V)
+    anchor: NDArray[np.intp]  # (m,) a token of each support
+
+    @property
+    def n_f(self) -> int:
+        return int(self.ctx.shape[0])
+
+    @property
+    def shape_p(self) -> tuple[int, int]:
+        return (self.supports.shape[1], self.G.shape[1])
+
+    @property
+    def size(self) -> int:
+        return self.n_f + self.shape_p[0] * self.shape_p[1]
+
+    def split(self, c: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return c[: self.n_f], c[self.n_f :].reshape(self.shape_p)
+
+    def alpha(self, a: FloatArray) -> FloatArray:
+        """Generator coefficients ``alpha = L^{-T} a / s`` of the ``F`` coordinates ``a``."""
+        return (self.chol_inv.T @ a) / self.scale
+
+    def f_matrix(self, a: FloatArray) -> FloatArray:
+        """``X_F = sum alpha_i atom_i``, shape (V, r)."""
+        return np.asarray(self.incidence_t @ (self.alpha(a)[:, None] * self.g_ctx))
+
+    def f_logits(self, a: FloatArray) -> FloatArray:
+        """Logits ``G X_F^T`` (m, V) in ``O(m n_f)``: each atom moves two tokens' logits."""
+        if self.n_f == 0:
+            return np.zeros(self.supports.shape)
+        return np.asarray(self.incidence_t @ (self.alpha(a)[:, None] * self.k_ctx.T)).T
+
+    def f_adjoint(self, R: FloatArray) -> FloatArray:
+        """``d/da <R, G X_F^T>`` for an (m, V) matrix ``R``, shape (n_f,)."""
+        if self.n_f == 0:
+            return np.zeros(0)
+        diff = np.asarray(self.incidence @ R.T)  # (n_f, m): R[:, pos] - R[:, neg]
+        vals = np.einsum("ik,ki->i", diff, self.k_ctx)
+        return self.chol_inv @ (vals / self.scale)
+
+    def f_precond(self, a: FloatArray, diag_beta: FloatArray) -> FloatArray:
+        """``L^T D^{-1} L a``: Jacobi in the unit-atom coordinates, carried to ``a``."""
+        return self.chol.T @ ((self.chol @ a) / diag_beta)
+
+    def project_p(self, Y: FloatArray) -> FloatArray:
+        """Orthogonal projection of ``Y`` (V, r) onto ``P`` (``I - P_F - P_1``), twice."""
+        for _ in range(2):
+            if self.n_f:
+                vals = np.einsum("ir,ir->i", Y[self.pos] - Y[self.neg], self.g_ctx)
+                unit = self.chol_inv.T @ (self.chol_inv @ (vals / self.scale))
+                Y = Y - self.incidence_t @ ((unit / self.scale)[:, None] * self.g_ctx)
+            Y = Y - Y.mean(axis=0)
+        return np.asarray(Y)
+
+    def p_logits(self, Xp: FloatArray) -> FloatArray:
+        """Logits of a ``P`` matrix, shifted per context to be exactly zero on the support."""
+        L = self.G @ Xp.T
+        S = self.supports
+        L -= (np.where(S, L, 0.0).sum(axis=1) / S.sum(axis=1))[:, None]
+        L[S] = 0.0
+        return L
+
+    def p_adjoint(self, R: FloatArray) -> FloatArray:
+        """``d/dX_P <R, logits>`` projected onto ``P``, from the out-of-support ``R`` only.
+
+        ``R`` has zero row sums, so the in-support part is ``-(out-of-support sum)`` spread
+        over the support; any spread differs by an element of ``F`` (removed by the
+        projection), so it is put on one anchor token: ``P`` components of the gradient and
+        of Hessian products are then sums of out-of-support terms, with full relative accuracy.
+        """
+        M = np.where(self.supports, 0.0, R)
+        M[np.arange(M.shape[0]), self.anchor] = -M.sum(axis=1)
+        return self.project_p(M.T @ self.G)
+
+    def weights(self, c: FloatArray, V: int) -> FloatArray:
+        """``W = (X_F + X_P) V^T`` of shape (V, d): the adapter :func:`_dist_f_wstar` reads."""
+        a, Xp = self.split(c)
+        return (self.f_matrix(a) + Xp) @ self.row_basis
+
+
+def _factor(inst: NTPInstance) -> _Factored:
+    cached = inst._cache.get("regpath_factored")
+    if cached is not None:
+        return cached
+    H, S = inst.embeddings, inst.supports
+    V = S.shape[1]
+    U, sing, Vt = np.linalg.svd(H, full_matrices=False)
+    r = int(np.sum(sing > max(H.shape) * np.finfo(float).eps * sing[0])) if sing.size else 0
+    G, row_basis = U[:, :r] * sing[:r], Vt[:r]
+    gens, factor = gram_factor(inst)
+    basis = factor.basis
+    ctx, pos, neg = gens.ctx[basis], gens.pos[basis], gens.neg[basis]
+    n_f = int(basis.size)
+    incidence = scipy.sparse.csr_matrix(
+        (
+            np.concatenate([np.ones(n_f), -np.ones(n_f)]),
+            (np.tile(np.arange(n_f), 2), np.concatenate([pos, neg])),
+        ),
+        shape=(n_f, V),
+    )
+    chol = np.tril(factor.cholesky) if n_f else np.zeros((0, 0))
+    # An explicit L^{-1}: products cost the same as triangular solves without their
+    # per-call overhead, and L is well conditioned (pivots >= RANK_RTOL, unit diagonal Gram).
+    chol_inv = scipy.linalg.solve_triangular(chol, np.eye(n_f), lower=True) if n_f else chol
+    fac = _Factored(
+        G=G,
+        row_basis=row_basis,
+        ctx=ctx,
+        pos=pos,
+        neg=neg,
+        scale=np.asarray(factor.scale),
+        chol=np.ascontiguousarray(chol),
+        chol_inv=chol_inv,
+        incidence=incidence,
+        incidence_t=incidence.T.tocsr(),
+        k_ctx=G @ G[ctx].T,
+        g_ctx=G[ctx],
+        supports=S,
+        anchor=np.argmax(S, axis=1),
+    )
+    inst._cache["regpath_factored"] = fac
+    return fac
+
+
+@dataclass(frozen=True)
+class _MFPoint:
+    """Loss quantities at coordinates ``c``, with the logits of each block kept apart."""
+
+    c: FloatArray
+    l_f: FloatArray  # (m, V) logits of X_F
+    l_p: FloatArray  # (m, V) logits of X_P, exactly zero on the support
+    kl_in: float
+    out: float
+    grad: FloatArray
+    q: FloatArray  # (m, V) softmax
+
+    @property
+    def excess(self) -> float:
+        return self.kl_in + self.out
+
+
+class _MFProblem:
+    """``CE`` on the coordinates of :class:`_Factored`: values, gradients, Hessian products."""
+
+    def __init__(self, inst: NTPInstance) -> None:
+        self.inst = inst
+        self.fac = _factor(inst)
+        self.pi = inst.context_weights
+        self.products = 0  # Hessian-vector products so far (the work bound)
+
+    @property
+    def size(self) -> int:
+        return self.fac.size
+
+    def blocks(self) -> tuple[slice, slice]:
+        return slice(None, self.fac.n_f), slice(self.fac.n_f, None)
+
+    def logits(self, c: FloatArray) -> tuple[FloatArray, FloatArray]:
+        a, Xp = self.fac.split(c)
+        return self.fac.f_logits(a), self.fac.p_logits(Xp)
+
+    def point(self, c: FloatArray) -> _MFPoint:
+        return self.at(c, *self.logits(c))
+
+    def at(self, c: FloatArray, l_f: FloatArray, l_p: FloatArray) -> _MFPoint:
+        """The point ``c`` whose block logits are already known (linear in ``c``)."""
+        inst = self.inst
+        kl, log_out, log_q_support = excess_terms(inst, l_f + l_p)
+        q = np.exp(log_q_support - log_out[:, None])
+        residual = self.pi[:, None] * (q - inst.probs)
+        grad = np.concatenate(
+            [self.fac.f_adjoint(residual), self.fac.p_adjoint(residual).ravel()]
+        )
+        return _MFPoint(c, l_f, l_p, float(self.pi @ kl), float(self.pi @ log_out), grad, q)
+
+    def hess_vec(self, pt: _MFPoint, lam: float, v: FloatArray, free: tuple[bool, bool]) -> FloatArray:
+        """``(Hess CE + lam I) v`` on the free blocks (F, P), in ``O(m V r)``.
+
+        The product acts through the logits: ``Lambda = G D^T`` for the direction, then the
+        softmax Jacobian row by row, ``U_j = pi_j (q_j * Lambda_j - q_j (q_j . Lambda_j))``,
+        then the adjoint of each block (``P`` from the out-of-support ``U`` only).
+        """
+        self.products += free[1]  # only P products cost O(m V r)
+        fac = self.fac
+        a, D = fac.split(v)
+        lam_map = np.zeros(fac.supports.shape)
+        if free[0]:
+            lam_map += fac.f_logits(a)
+        if free[1]:
+            lam_map += fac.p_logits(D)
+        q = pt.q
+        U = self.pi[:, None] * q * (lam_map - np.sum(q * lam_map, axis=1, keepdims=True))
+        out_f = fac.f_adjoint(U) + lam * a if free[0] else np.zeros(fac.n_f)
+        out_p = fac.p_adjoint(U) + lam * D if free[1] else np.zeros(fac.shape_p)
+        return np.concatenate([out_f, out_p.ravel()])
+
+    def preconditioner(self, pt: _MFPoint, lam: float) -> tuple[FloatArray, FloatArray]:
+        """Jacobi diagonals: unit-atom ``F`` coordinates (n_f,) and ``P`` entries (V, r).
+
+        The ``P`` diagonal counts out-of-support curvature only (the exact ``P`` maps vanish
+        on the support) plus ``lam``; floored at ``1e-12`` of its largest entry when
+        ``lam = 0``.
+        """
+        fac, q, pi = self.fac, pt.q, self.pi
+        d_f = np.zeros(fac.n_f)
+        if fac.n_f:
+            qp, qn = q[:, fac.pos], q[:, fac.neg]  # (m, n_f)
+            var = qp + qn - (qp - qn) ** 2
+            d_f = np.einsum("k,ki->i", pi, (fac.k_ctx / fac.scale) ** 2 * var) + lam
+            d_f = np.maximum(d_f, 1e-12 * max(float(d_f.max()), np.finfo(float).tiny))
+        off = np.where(fac.supports, 0.0, pi[:, None] * q * (1.0 - q))
+        d_p = off.T @ fac.G**2 + lam
+        d_p = np.maximum(d_p, 1e-12 * max(float(d_p.max()), np.finfo(float).tiny))
+        return d_f, d_p
+
+    def retract(
+        self, c: FloatArray, l_f: FloatArray, l_p: FloatArray, B: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Back onto ``||c|| = B``, by scaling the ``P`` block alone when it can carry it.
+
+        Scaling all of ``c`` would move the ``F`` coordinates (``O(1)``, converged to
+        ``eps``) by the relative size of a ``P`` step; scaling ``P`` alone is a
+        second-order retraction too (it agrees with the sphere's tangent to first order).
+        """
+        f_blk, p_blk = self.blocks()
+        nf2 = float(c[f_blk] @ c[f_blk])
+        np_ = float(np.linalg.norm(c[p_blk]))
+        c = c.copy()
+        if np_ > 0 and nf2 < (1 - 1e-6) * B * B:
+            kappa = np.sqrt(B * B - nf2) / np_
+            c[p_blk] *= kappa
+            return c, l_f, l_p * kappa
+        kappa = B / float(np.linalg.norm(c))
+        return c * kappa, l_f * kappa, l_p * kappa
+
+
+def _pcg(
+    apply: Callable[[FloatArray], FloatArray],
+    precond: Callable[[FloatArray], FloatArray],
+    rhs: FloatArray,
+    rtol: float,
+    maxiter: int,
+) -> tuple[FloatArray, bool]:
+    """Preconditioned conjugate gradients for ``A x = rhs`` (``A`` SPD on the iterates' space).
+
+    Stops at ``||r||_{M^-1} <= rtol ||rhs||_{M^-1}`` or ``maxiter``; on non-positive
+    curvature (possible away from the solution of the sphere problem, where the multiplier
+    estimate can be negative) returns the iterate so far, or the preconditioned residual at
+    the first iteration (a descent direction). Returns ``(x, met_tolerance)``.
+    """
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = precond(r)
+    rz = float(r @ z)
+    if not rz > 0:
+        return x, True
+    stop = rtol * rtol * rz
+    p = z
+    best, since = rz, 0
+    for k in range(maxiter):
+        Ap = apply(p)
+        pAp = float(p @ Ap)
+        if not pAp > 0:
+            return (z if k == 0 else x), False
+        alpha = rz / pAp
+        x += alpha * p
+        r -= alpha * Ap
+        z = precond(r)
+        rz_new = float(r @ z)
+        if rz_new <= stop:
+            return x, True
+        # Stagnation: the residual has hit the rounding floor of the products.
+        best, since = (rz_new, 0) if rz_new < 0.25 * best else (best, since + 1)
+        if since >= _MF_STAGNATION:
+            return x, False
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, False
+
+
+@dataclass(frozen=True)
+class _MFSolution:
+    pt: _MFPoint
+    lam: float
+    converged: bool
+    f_frozen: bool
+
+
+def _mf_multiplier(prob: _MFProblem, pt: _MFPoint, f_frozen: bool) -> float:
+    """``lam = -<c, grad> / ||c||^2``, over ``P`` alone once ``F`` is at its rounding floor.
+
+    At large ``B`` the ``F`` gradient is rounding noise of size ``eps`` while the true
+    multiplier is ``~ e^{-gamma B}``: only the ``P`` block (exact out-of-support sums) sees it.
+    """
+    f_blk, p_blk = prob.blocks()
+    c, g = pt.c, pt.grad
+    cp2 = float(c[p_blk] @ c[p_blk])
+    if f_frozen and cp2 > 0:
+        return -float(c[p_blk] @ g[p_blk]) / cp2
+    return -float(c @ g) / float(c @ c)
+
+
+def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) -> _MFSolution:
+    """Truncated Newton (Newton-CG) on the sphere ``||c|| = B``, or unconstrained (``B=None``).
+
+    On the sphere each step solves the Riemannian Newton equation
+    ``P_c (Hess + lam I) P_c s = -P_c (grad + lam c)`` (``P_c`` the projection on the tangent
+    space, ``lam`` the multiplier estimate of :func:`_mf_multiplier`) by projected PCG, with
+    the forcing tolerance ``min(0.1, sqrt(||r_k|| / ||r_0||))`` (superlinear convergence), then
+    retracts (:meth:`_MFProblem.retract`) with Armijo backtracking. As in the dense method the
+    ``F`` block is frozen once its own Newton step (a cheap ``F``-only CG: no ``O(m V r)``
+    products) is at ``rtol``; the line search then compares the ``P``-dependent part only.
+    """
+    f_blk, p_blk = prob.blocks()
+    n_f = prob.fac.n_f
+    pt = prob.at(c, *prob.logits(c)) if B is None else prob.at(*prob.retract(c, *prob.logits(c), B))
+    first_norm = None
+    force_frozen = False
+    for _ in range(_MF_MAX_NEWTON):
+        c, g = pt.c, pt.grad
+        # The F test uses the P multiplier: exact at any B (out-of-support sums), and the one
+        # F must agree with at the solution.
+        lam = 0.0 if B is None else _mf_multiplier(prob, pt, True)
+        d_f, d_p = prob.preconditioner(pt, max(lam, 0.0))
+        # Is F at its floor? Its own Newton step, with P held fixed.
+        f_frozen = force_frozen or n_f == 0
+        if not f_frozen:
+            s_f, _ = _pcg(
+                lambda v: prob.hess_vec(pt, lam, np.concatenate([v, np.zeros(c.size - n_f)]), (True, False))[:n_f],
+                lambda r: prob.fac.f_precond(r, d_f),
+                -(g[f_blk] + lam * c[f_blk]),
+                1e-3,
+                _MF_MAX_CG,
+            )
+            f_frozen = bool(np.linalg.norm(s_f) <= rtol * (1.0 + np.linalg.norm(c[f_blk])))
+        if B is not None and not f_frozen:
+            lam = _mf_multiplier(prob, pt, False)
+        free = (not f_frozen, True)
+        mask = np.ones(c.size)
+        mask[f_blk] = 0.0 if f_frozen else 1.0
+        u = c * mask if B is not None else np.zeros(c.size)
+        uu = float(u @ u)
+
+        def tangent(x: FloatArray) -> FloatArray:
+            x = x * mask
+            return x - u * (float(u @ x) / uu) if uu > 0 else x
+
+        def precond(r: FloatArray) -> FloatArray:
+            r = tangent(r)
+            a, R = prob.fac.split(r)
+            z_f = prob.fac.f_precond(a, d_f) if free[0] else np.zeros(n_f)
+            z_p = prob.fac.project_p(R / d_p)
+            return tangent(np.concatenate([z_f, z_p.ravel()]))
+
+        rhs = tangent(-(g + lam * c))
+        res = float(np.sqrt(max(rhs @ precond(rhs), 0.0)))
+        first_norm = res if first_norm is None else first_norm
+        eta = min(0.1, np.sqrt(res / first_norm)) if first_norm > 0 else 0.1
+        step, solved = _pcg(
+            lambda v: tangent(prob.hess_vec(pt, lam, v, free)),
+            precond,
+            rhs,
+            max(eta, 1e-10),
+            _MF_MAX_CG,
+        )
+        small = [
+            bool(np.linalg.norm(step[b]) <= rtol * (1.0 + np.linalg.norm(c[b])))
+            for b in (f_blk, p_blk)
+        ]
+        if all(small) or (f_frozen and small[1]):
+            # (CG iterates grow in norm from 0: a small step that stopped at the rounding
+            # floor of the residual is small.)
+            return _MFSolution(pt, lam, True, f_frozen)
+        # Cap the change of any logit (exponentially flat directions give huge steps).
+        s_lf, s_lp = prob.logits(step)
+        biggest = float(np.max(np.abs(s_lf + s_lp), initial=0.0))
+        if biggest > MAX_LOGIT_STEP:
+            shrink = MAX_LOGIT_STEP / biggest
+            step, s_lf, s_lp = step * shrink, s_lf * shrink, s_lp * shrink
+        slope = float(g @ step)
+        obj = pt.out if f_frozen else pt.excess
+        slack = 8 * np.finfo(float).eps * abs(obj)
+        t, new = 1.0, None
+        while t > 1e-12:
+            trial_args = (c + t * step, pt.l_f + t * s_lf, pt.l_p + t * s_lp)
+            if B is not None:
+                trial_args = prob.retract(*trial_args, B)
+            trial = prob.at(*trial_args)
+            if (trial.out if f_frozen else trial.excess) <= obj + 1e-4 * t * slope + slack:
+                new = trial
+                break
+            t *= 0.5
+        if new is None:
+            if f_frozen:
+                return _MFSolution(pt, lam, False, f_frozen)
+            force_frozen = True  # the joint step failed: step P alone (the F noise is gone)
+            continue
+        pt = new
+        if prob.products > _MF_MAX_PRODUCTS:
+            break
+    return _MFSolution(pt, lam, False, f_frozen)
+
+
+def _mf_kkt(prob: _MFProblem, pt: _MFPoint, lam: float) -> float:
+    """Blockwise ``||grad + lam c|| / (||grad of |residual||| + lam ||c||)``, max over blocks."""
+    fac = prob.fac
+    size = prob.pi[:, None] * (pt.q + prob.inst.probs)
+    scale = np.concatenate([fac.f_adjoint(size), fac.p_adjoint(size).ravel()])
+    return _block_kkt(prob.blocks(), pt.grad, pt.c, lam, scale)
+
+
+def _block_kkt(
+    blocks: tuple[slice, slice], grad: FloatArray, c: FloatArray, lam: float, scale: FloatArray
+) -> float:
+    worst = 0.0
+    for b in blocks:
+        num = float(np.linalg.norm(grad[b] + lam * c[b]))
+        den = float(np.linalg.norm(scale[b])) + lam * float(np.linalg.norm(c[b]))
+        if num > 0:
+            worst = max(worst, num / den if den > 0 else np.inf)
+    return worst
+
+
+def _mf_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
+    """The path by the matrix-free method: continuation over the norms, Newton-CG per norm."""
+    prob = _MFProblem(inst)
+    n, k = prob.size, B.size
+    out = _PathArrays.empty(k, n)
+    c = np.zeros(n)
+    pt0 = prob.point(c)
+    g0 = float(np.linalg.norm(pt0.grad))
+    if n == 0 or g0 == 0.0:
+        out.excess[:] = pt0.excess
+        return out
+    start = min(float(B[0]), 1.0) / MF_MAX_NORM_RATIO
+    c = -start * pt0.grad / g0  # the path leaves 0 along -grad CE(0)
+    history: list[tuple[float, FloatArray]] = [(0.0, np.zeros(n))]
+    finite: _MFSolution | None = None  # a certified finite minimiser of CE, once found
+    previous = start
+    for i, b in enumerate(B):
+        budget = prob.products + _MF_MAX_PRODUCTS
+        for target in _continuation(previous, float(b), MF_MAX_NORM_RATIO):
+            if finite is not None and np.linalg.norm(finite.pt.c) <= target:
+                sol = finite
+                break
+            (b0, c0), (b1, c1) = history[-2:] if len(history) > 1 else (history[0], (start, c))
+            # Secant predictor, linear in B (exact asymptotically: c_P ~ B u + const).
+            guess = c1 + (c1 - c0) * ((target - b1) / (b1 - b0)) if b1 > b0 else c1
+            sol = _mf_newton(prob, guess, target, MF_STEP_RTOL)
+            if sol.lam <= 0:
+                # The sphere's multiplier is negative: the ball's minimiser is inside.
+                free = _mf_newton(prob, sol.pt.c, None, MF_STEP_RTOL)
+                if free.converged and np.linalg.norm(free.pt.c) <= target * (1 + 1e-9):
+                    finite = sol = _MFSolution(free.pt, 0.0, True, free.f_frozen)
+                    break
+            elif sol.lam < MIN_MULTIPLIER:
+                raise SolverError(
+                    f"regularization_path: B = {target:.6g} is beyond the float64 range for "
+                    f"this instance (the multiplier is {sol.lam:.3g} < {MIN_MULTIPLIER:g}: "
+                    f"out-of-support probabilities near underflow); use B <= {history[-1][0]:.4g}"
+                )
+            if prob.products > budget:
+                raise SolverError(
+                    f"regularization_path (matrix-free): B = {target:.6g} not reached within "
+                    f"{_MF_MAX_PRODUCTS} Hessian-vector products (last relative KKT residual "
+                    f"{_mf_kkt(prob, sol.pt, sol.lam):.3g}); the instance is too badly "
+                    "conditioned at this norm: use smaller B, or fewer points"
+                )
+            history.append((target, sol.pt.c))
+        previous = float(b)
+        out.coords[i], out.excess[i], out.lams[i] = sol.pt.c, sol.pt.excess, sol.lam
+        out.kkt[i] = _mf_kkt(prob, sol.pt, sol.lam)
+        out.converged[i], out.active[i] = sol.converged, sol.lam > 0
+    out.reduced = prob.fac
+    return out
 
 
 # -- public --------------------------------------------------------------------------------
@@ -575,46 +1116,105 @@ def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPa
     any softmax and would only add norm).
     """
     B = _check_norms(norms)
+    method = _choose_method(inst)
+    return _solve_path(inst, B, method)
+
+
+Method = Literal["dense", "matrix-free"]
+
+
+def _choose_method(inst: NTPInstance) -> Method:
+    """Dense Newton up to ``V r = DENSE_MAX_COORDINATES`` unknowns, matrix-free above."""
+    r = int(np.linalg.matrix_rank(inst.embeddings)) if inst.m and inst.dim else 0
+    return "dense" if inst.vocab_size * r <= DENSE_MAX_COORDINATES else "matrix-free"
+
+
+def _solve_path(inst: NTPInstance, B: FloatArray, method: Method) -> RegularizationPath:
+    """:func:`regularization_path` by the given method (sorted, checked norms ``B``)."""
     V = inst.vocab_size
+    arrays = _dense_path(inst, B) if method == "dense" else _mf_path(inst, B)
+    coords = arrays.coords
+    weights = np.stack([arrays.reduced.weights(ci, V) for ci in coords])
+    sizes = np.linalg.norm(weights.reshape(len(B), -1), axis=1)
+    # On the sphere where active; inside the ball (no error) where not.
+    norm_error = np.where(arrays.active, np.abs(sizes - B), np.maximum(sizes - B, 0.0)) / B
+    return RegularizationPath(
+        norms=B,
+        weights=weights,
+        loss=inst.entropy + arrays.excess,
+        excess_loss=arrays.excess,
+        cos_mm=_cosines(weights, _w_mm_or_none(inst)),
+        dist_f_wstar=_dist_f_wstar(inst, arrays.reduced, coords),
+        converged=arrays.converged,
+        multipliers=arrays.lams,
+        active=arrays.active,
+        kkt_residual=arrays.kkt,
+        norm_error=norm_error,
+        method=method,
+    )
+
+
+def _w_mm_or_none(inst: NTPInstance) -> FloatArray | None:
+    """``W^mm``, or None also when separability cannot be decided (too large an instance)."""
+    try:
+        return _w_mm(inst)
+    except SolverError:
+        return None
+
+
+@dataclass
+class _PathArrays:
+    """What a path method returns: per-point coordinates and diagnostics."""
+
+    coords: FloatArray  # (k, n)
+    excess: FloatArray  # (k,)
+    lams: FloatArray  # (k,)
+    kkt: FloatArray  # (k,)
+    converged: NDArray[np.bool_]  # (k,)
+    active: NDArray[np.bool_]  # (k,)
+    reduced: _Reduced | _Factored | None = None
+
+    @classmethod
+    def empty(cls, k: int, n: int) -> _PathArrays:
+        return cls(
+            np.zeros((k, n)),
+            np.zeros(k),
+            np.zeros(k),
+            np.zeros(k),
+            np.ones(k, dtype=bool),
+            np.zeros(k, dtype=bool),
+        )
+
+
+def _dense_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
+    """The path by dense Newton (module notes): continuation over the norms."""
     prob = _Problem(inst)
-    n = prob.red.size
-    k = B.size
-    coords = np.zeros((k, n))
-    excess = np.zeros(k)
-    lams = np.zeros(k)
-    converged = np.ones(k, dtype=bool)
-    active = np.zeros(k, dtype=bool)
+    n, k = prob.red.size, B.size
+    out = _PathArrays.empty(k, n)
+    out.reduced = prob.red
     finite = _Unconstrained()
     c = np.zeros(n)
     g0 = np.linalg.norm(prob.point(c).grad) if n else 0.0
     if n == 0 or g0 == 0.0:
         # W = 0 (or no free direction) already minimises CE: nothing ever binds.
-        excess[:] = prob.point(c).excess
-    else:
-        # ||c_lam|| ~ ||grad CE(0)|| / lam for small B.
-        t = float(np.log(g0 / min(B[0], MAX_NORM_RATIO)))
-        previous = min(B[0], MAX_NORM_RATIO) / MAX_NORM_RATIO
-        for i, b in enumerate(B):
-            for target in _continuation(previous, float(b)):
-                sol = _solve_one(prob, target, c, t, finite)
-                c = sol.pt.c
-                if sol.lam > 0:
-                    c, t = _predict(sol, float(np.log(min(b, target * MAX_NORM_RATIO) / target)))
-            previous = float(b)
-            coords[i], excess[i], lams[i] = sol.pt.c, sol.pt.excess, sol.lam
-            converged[i], active[i] = sol.converged, sol.lam > 0
-    weights = np.stack([prob.red.weights(ci, V) for ci in coords])
-    return RegularizationPath(
-        norms=B,
-        weights=weights,
-        loss=inst.entropy + excess,
-        excess_loss=excess,
-        cos_mm=_cosines(weights, _w_mm(inst)),
-        dist_f_wstar=_dist_f_wstar(inst, prob.red, coords),
-        converged=converged,
-        multipliers=lams,
-        active=active,
-    )
+        out.excess[:] = prob.point(c).excess
+        return out
+    # ||c_lam|| ~ ||grad CE(0)|| / lam for small B.
+    t = float(np.log(g0 / min(B[0], MAX_NORM_RATIO)))
+    previous = min(B[0], MAX_NORM_RATIO) / MAX_NORM_RATIO
+    for i, b in enumerate(B):
+        for target in _continuation(previous, float(b)):
+            sol = _solve_one(prob, target, c, t, finite)
+            c = sol.pt.c
+            if sol.lam > 0:
+                c, t = _predict(sol, float(np.log(min(b, target * MAX_NORM_RATIO) / target)))
+        previous = float(b)
+        out.coords[i], out.excess[i], out.lams[i] = sol.pt.c, sol.pt.excess, sol.lam
+        out.converged[i], out.active[i] = sol.converged, sol.lam > 0
+        size = prob.pi[:, None] * (sol.pt.q + inst.probs)
+        scale = np.tensordot(prob.red.logit_maps, size, axes=([1, 2], [0, 1]))
+        out.kkt[i] = _block_kkt(prob.blocks(), sol.pt.grad, sol.pt.c, sol.lam, scale)
+    return out
 
 
 def _cosines(weights: FloatArray, w_mm: FloatArray | None) -> FloatArray | None:
