@@ -123,6 +123,8 @@ def test_incompatible_instance_raises_before_solving_the_svm(monkeypatch):
         {"time_budget": math.nan},
         {"max_steps": 0},
         {"w_mm": np.zeros((2, 2))},
+        {"limits": Limits.of(one_hot_instance(), w_mm=HAND_W_MM)},  # and w_mm: twice
+        {"w_mm": None, "limits": Limits.of(NTPInstance(np.eye(2), [[0.5, 0.5], [0, 1]]))},
     ],
 )
 def test_bad_arguments_raise(kwargs):

@@ -442,6 +442,8 @@ def test_missing_limits_give_none(monkeypatch):
     result = train(random_instance(0), "ngd", steps=10)
     assert result.cos_mm is None and result.cos_mm_corrected is None and result.w_mm is None
     assert result.dist_f_wstar is not None and result.w_star is not None  # d > m: compatible
+    assert "no separator" in result.metric_notes["cos_mm"]
+    assert set(result.metric_notes) == {"cos_mm", "cos_mm_corrected"}
 
 
 @pytest.mark.parametrize(
@@ -488,6 +490,8 @@ def test_log_record_is_log_spaced_with_ends():
         ({"method": OPTIMIZERS["gd"](0.1), "lr": 0.1}, ValueError),
         ({"backend": "cuda"}, ValueError),
         ({"method": "adam", "backend": "cuda"}, ValueError),
+        ({"limits": True}, TypeError),
+        ({"limits": ntpprops.Limits.of(one_hot_instance())}, ValueError),
     ],
 )
 def test_bad_arguments_raise(kwargs, error):
