@@ -957,6 +957,10 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
         slope = float(g @ step)
         obj = pt.out if f_frozen else pt.excess
         slack = 8 * np.finfo(float).eps * abs(obj)
+        if f_frozen and -slope <= slack and solved:
+            # The predicted decrease is below the rounding of the objective: the step is at
+            # the floor of what the loss resolves (a few times rtol), not a descent.
+            return _MFSolution(pt, lam, True, f_frozen)
         t, new = 1.0, None
         while t > 1e-12:
             trial_args = (c + t * step, pt.l_f + t * s_lf, pt.l_p + t * s_lp)
