@@ -249,6 +249,14 @@ class Limits:
         names: tuple[LimitName, ...] = ("w_star", "w_mm")
         return {name: reason for name in names if (reason := self.limit(name).reason) is not None}
 
+    def __repr__(self) -> str:
+        """Where each limit stands, without solving anything."""
+        status = {
+            name: self._resolved[name].source if name in self._resolved else "not solved yet"
+            for name in ("w_star", "w_mm")
+        }
+        return f"Limits(w_star: {status['w_star']}, w_mm: {status['w_mm']})"
+
     def _solve_w_star(self) -> Limit:
         try:
             value = _compat.w_star(self.inst)

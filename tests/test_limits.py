@@ -87,6 +87,7 @@ def test_given_limits_are_used_and_no_solver_runs(monkeypatch):
     forbid_solvers(monkeypatch)
     limits = Limits.of(target, w_star=star, w_mm=mm)
     assert limits.limit("w_star").source == limits.limit("w_mm").source == "given"
+    assert repr(limits) == "Limits(w_star: given, w_mm: given)"
     result = train(target, "gd", steps=20, limits=limits)
     assert result.limits is limits and not result.metric_notes
     np.testing.assert_array_equal(result.w_star, star)
@@ -171,6 +172,8 @@ def test_incompatible_instance_has_no_w_star_and_train_says_why():
 
 def test_skipped_limits_solve_nothing(monkeypatch):
     forbid_solvers(monkeypatch)
+    lazy = Limits.of(ONE_HOT)
+    assert not lazy.is_resolved("w_star") and "not solved yet" in repr(lazy)
     result = train(random_instance(2), "ngd", steps=10, limits=False)
     assert result.limits is None and result.w_star is None and result.w_mm is None
     for name in ("cos_mm", "cos_mm_corrected", "dist_f_wstar"):
