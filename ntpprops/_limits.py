@@ -97,17 +97,19 @@ class Limit:
     name : {"w_star", "w_mm"}
     value : ndarray, shape (V, d), or None
         Read-only. ``None`` when the limit does not exist or could not be computed.
-    source : {"given", "computed", "unavailable"}
-        Passed in by the caller, computed by the solver, or neither.
+    source : {"given", "computed", "unavailable", "skipped"}
+        Passed in by the caller, computed by the solver, not available (see ``reason``), or
+        not wanted (``Limits.of(inst, w_mm=False)``).
     reason : str or None
         Why ``value`` is ``None`` (``None`` when there is a value).
     error : NTPError or None
-        The error behind ``reason``, kept for callers that must raise it.
+        The error behind ``reason``, kept for callers that must raise it (``None`` when
+        skipped).
     """
 
     name: LimitName
     value: FloatArray | None = field(repr=False)
-    source: Literal["given", "computed", "unavailable"]
+    source: Literal["given", "computed", "unavailable", "skipped"]
     reason: str | None = None
     error: NTPError | None = field(default=None, repr=False)
 
@@ -136,8 +138,8 @@ class Limits:
         cls,
         inst: NTPInstance,
         *,
-        w_star: ArrayLike | None = None,
-        w_mm: ArrayLike | None = None,
+        w_star: ArrayLike | Literal[False] | None = None,
+        w_mm: ArrayLike | Literal[False] | None = None,
         verify: bool = True,
         svm_method: str = "auto",
     ) -> Limits:
@@ -146,12 +148,14 @@ class Limits:
         Parameters
         ----------
         inst : NTPInstance
-        w_star : array_like, shape (V, d), optional
-            ``W*`` if already known (Definition 1); default: :func:`ntpprops.w_star` on
-            first access.
-        w_mm : array_like, shape (V, d), optional
-            ``W^mm`` if already known (Definition 3); default: :func:`ntpprops.ntp_svm` on
-            first access.
+        w_star : array_like, shape (V, d), False or None
+            ``W*`` if already known (Definition 1); ``None`` (default): solved by
+            :func:`ntpprops.w_star` on first access; ``False``: not wanted (it stays
+            ``None``, and nothing is solved for it).
+        w_mm : array_like, shape (V, d), False or None
+            ``W^mm`` if already known (Definition 3); ``None`` (default): solved by
+            :func:`ntpprops.ntp_svm` on first access; ``False``: not wanted (e.g. to skip a
+            costly SVM solve while keeping ``W*``).
         verify : bool
             Check that a given limit satisfies the equations of its definition (see
             :data:`GIVEN_LIMIT_RTOL`), at the cost of one ``H W^T`` product each: ``W*``
@@ -181,12 +185,18 @@ class Limits:
         if svm_method not in _svm.METHODS:
             raise ValueError(f"svm_method must be one of {_svm.METHODS}, got {svm_method!r}")
         limits = cls(inst, svm_method)
-        if w_star is not None:
+        unwanted: list[LimitName] = [
+            n for n, v in (("w_star", w_star), ("w_mm", w_mm)) if v is False
+        ]
+        for name in unwanted:
+            reason = f"{_SYMBOLS[name]} not requested ({name}=False)"
+            limits._resolved[name] = Limit(name, None, "skipped", reason)
+        if w_star is not None and w_star is not False:
             star = _given_array(inst, w_star, "w_star")
             if verify:
                 _verify_w_star(inst, star)
             limits._resolved["w_star"] = Limit("w_star", star, "given")
-        if w_mm is not None:
+        if w_mm is not None and w_mm is not False:
             mm = _given_array(inst, w_mm, "w_mm")
             if not np.any(mm):
                 raise InvalidInstanceError(
@@ -233,11 +243,17 @@ class Limits:
         return self.limit("w_mm").reason
 
     def require_w_star(self) -> FloatArray:
-        """``W*``, or raise the :class:`~ntpprops.NotCompatibleError` that explains its absence."""
+        """``W*``, or raise the :class:`~ntpprops.NotCompatibleError` that explains its absence.
+
+        ``ValueError`` if it was not requested (``w_star=False``).
+        """
         return _required(self.limit("w_star"))
 
     def require_w_mm(self) -> FloatArray:
-        """``W^mm``, or raise the ``NotSeparableError`` / ``SolverError`` behind its absence."""
+        """``W^mm``, or raise the ``NotSeparableError`` / ``SolverError`` behind its absence.
+
+        ``ValueError`` if it was not requested (``w_mm=False``).
+        """
         return _required(self.limit("w_mm"))
 
     def is_resolved(self, name: LimitName) -> bool:
@@ -277,7 +293,8 @@ class Limits:
 
 def _required(limit: Limit) -> FloatArray:
     if limit.value is None:
-        assert limit.error is not None  # every unavailable limit records its error
+        if limit.error is None:  # skipped on request
+            raise ValueError(f"{limit.reason}, but it is required here")
         raise limit.error
     return limit.value
 

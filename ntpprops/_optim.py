@@ -431,8 +431,8 @@ def _dist_schedule(
         return everywhere, None
     note = (
         f"thinned: computed at {int(chosen.sum())} of {chosen.size} recorded steps (nan "
-        f"elsewhere), since one projection onto F (~{cost.call_flops:.2g} flop) costs about "
-        f"{cost.call_flops / step_flops:.2g} training steps"
+        f"elsewhere): one projection onto F (~{cost.call_flops:.2g} flop) costs as much as "
+        f"{cost.call_flops / step_flops:.3g} training steps (~{step_flops:.2g} flop each)"
     )
     return chosen, note
 

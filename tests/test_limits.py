@@ -145,6 +145,23 @@ def test_failing_svm_solver_leaves_metrics_none_with_reason_and_training_runs(mo
     np.testing.assert_array_equal(result.loss, bare.loss)
 
 
+def test_an_unwanted_limit_is_never_solved(monkeypatch):
+    inst = random_instance(5)
+    star = ntpprops.w_star(inst)
+    target = fresh(inst)
+    forbid_solvers(monkeypatch)
+    limits = Limits.of(target, w_star=star, w_mm=False)
+    result = train(target, "gd", steps=10, limits=limits)
+    assert result.cos_mm is None and result.cos_mm_corrected is None
+    assert result.dist_f_wstar is not None
+    assert "not requested (w_mm=False)" in result.metric_notes["cos_mm"]
+    assert limits.limit("w_mm").source == "skipped"
+    with pytest.raises(ValueError, match="not requested"):
+        limits.require_w_mm()
+    with pytest.raises(ValueError, match="not requested"):
+        ntpprops.certify_gd_bias(target, limits=limits)
+
+
 def test_full_supports_have_no_w_mm():
     rng = np.random.default_rng(0)
     inst = NTPInstance(rng.standard_normal((3, 4)), rng.dirichlet(np.ones(3), size=3))
