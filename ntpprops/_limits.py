@@ -127,6 +127,18 @@ class Limits:
     inst : NTPInstance
     svm_method : {"auto", "active-set", "cvxpy"}
         Solver of :func:`ntpprops.ntp_svm` used when ``W^mm`` is computed.
+
+    Examples
+    --------
+    >>> import numpy as np, ntpprops as ntp
+    >>> inst = ntp.NTPInstance(np.eye(2), np.eye(2))
+    >>> limits = ntp.Limits.of(inst)  # nothing solved yet
+    >>> run = ntp.train(inst, "gd", steps=100, limits=limits)  # solves both, once
+    >>> report = ntp.certify_gd_bias(inst, limits=limits)  # reuses them
+    >>> limits.w_mm_reason is None and bool(report)
+    True
+    >>> ntp.Limits.of(inst, w_mm=False).w_mm_reason  # not wanted: never solved
+    'W^mm not requested (w_mm=False)'
     """
 
     inst: NTPInstance = field(repr=False)
