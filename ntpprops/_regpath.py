@@ -745,12 +745,12 @@ class _MFProblem:
         kl, log_out, log_q_support = excess_terms(inst, l_f + l_p)
         q = np.exp(log_q_support - log_out[:, None])
         residual = self.pi[:, None] * (q - inst.probs)
-        grad = np.concatenate(
-            [self.fac.f_adjoint(residual), self.fac.p_adjoint(residual).ravel()]
-        )
+        grad = np.concatenate([self.fac.f_adjoint(residual), self.fac.p_adjoint(residual).ravel()])
         return _MFPoint(c, l_f, l_p, float(self.pi @ kl), float(self.pi @ log_out), grad, q)
 
-    def hess_vec(self, pt: _MFPoint, lam: float, v: FloatArray, free: tuple[bool, bool]) -> FloatArray:
+    def hess_vec(
+        self, pt: _MFPoint, lam: float, v: FloatArray, free: tuple[bool, bool]
+    ) -> FloatArray:
         """``(Hess CE + lam I) v`` on the free blocks (F, P), in ``O(m V r)``.
 
         The product acts through the logits: ``Lambda = G D^T`` for the direction, then the
@@ -869,12 +869,59 @@ def _mf_multiplier(prob: _MFProblem, pt: _MFPoint, f_frozen: bool) -> float:
     At large ``B`` the ``F`` gradient is rounding noise of size ``eps`` while the true
     multiplier is ``~ e^{-gamma B}``: only the ``P`` block (exact out-of-support sums) sees it.
     """
-    f_blk, p_blk = prob.blocks()
+    _, p_blk = prob.blocks()
     c, g = pt.c, pt.grad
     cp2 = float(c[p_blk] @ c[p_blk])
     if f_frozen and cp2 > 0:
         return -float(c[p_blk] @ g[p_blk]) / cp2
     return -float(c @ g) / float(c @ c)
+
+
+class _NewtonSystem:
+    """The Newton equation of :func:`_mf_newton` on the free blocks, for PCG.
+
+    ``(Hess + lam I) s = -(grad + lam c)`` restricted to the free blocks and, on the sphere
+    (``B`` given), projected on the tangent space ``c_free^perp`` (``P_c``). The
+    preconditioner is ``P_c M^{-1} P_c`` with ``M`` the Jacobi diagonals of
+    :meth:`_MFProblem.preconditioner` (``P_P`` keeps the ``P`` part in ``P``): SPD on the
+    tangent space, as projected CG requires.
+    """
+
+    def __init__(
+        self,
+        prob: _MFProblem,
+        pt: _MFPoint,
+        lam: float,
+        free: tuple[bool, bool],
+        d_f: FloatArray,
+        d_p: FloatArray,
+        B: float | None,
+    ) -> None:
+        self.prob, self.pt, self.lam, self.free = prob, pt, lam, free
+        self.d_f, self.d_p = d_f, d_p
+        f_blk, p_blk = prob.blocks()
+        self.mask = np.ones(pt.c.size)
+        self.mask[f_blk] = float(free[0])
+        self.mask[p_blk] = float(free[1])
+        self.u = pt.c * self.mask if B is not None else np.zeros(pt.c.size)
+        self.uu = float(self.u @ self.u)
+
+    def tangent(self, x: FloatArray) -> FloatArray:
+        x = x * self.mask
+        return x - self.u * (float(self.u @ x) / self.uu) if self.uu > 0 else x
+
+    def rhs(self) -> FloatArray:
+        return self.tangent(-(self.pt.grad + self.lam * self.pt.c))
+
+    def apply(self, v: FloatArray) -> FloatArray:
+        return self.tangent(self.prob.hess_vec(self.pt, self.lam, v, self.free))
+
+    def precond(self, r: FloatArray) -> FloatArray:
+        fac = self.prob.fac
+        a, R = fac.split(self.tangent(r))
+        z_f = fac.f_precond(a, self.d_f) if self.free[0] else np.zeros(fac.n_f)
+        z_p = fac.project_p(R / self.d_p) if self.free[1] else np.zeros(fac.shape_p)
+        return self.tangent(np.concatenate([z_f, z_p.ravel()]))
 
 
 def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) -> _MFSolution:
@@ -902,44 +949,17 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
         # Is F at its floor? Its own Newton step, with P held fixed.
         f_frozen = force_frozen or n_f == 0
         if not f_frozen:
-            s_f, _ = _pcg(
-                lambda v: prob.hess_vec(pt, lam, np.concatenate([v, np.zeros(c.size - n_f)]), (True, False))[:n_f],
-                lambda r: prob.fac.f_precond(r, d_f),
-                -(g[f_blk] + lam * c[f_blk]),
-                1e-3,
-                _MF_MAX_CG,
-            )
-            f_frozen = bool(np.linalg.norm(s_f) <= rtol * (1.0 + np.linalg.norm(c[f_blk])))
+            f_only = _NewtonSystem(prob, pt, lam, (True, False), d_f, d_p, None)
+            s_f, _ = _pcg(f_only.apply, f_only.precond, f_only.rhs(), 1e-3, _MF_MAX_CG)
+            f_frozen = bool(np.linalg.norm(s_f[f_blk]) <= rtol * (1.0 + np.linalg.norm(c[f_blk])))
         if B is not None and not f_frozen:
             lam = _mf_multiplier(prob, pt, False)
-        free = (not f_frozen, True)
-        mask = np.ones(c.size)
-        mask[f_blk] = 0.0 if f_frozen else 1.0
-        u = c * mask if B is not None else np.zeros(c.size)
-        uu = float(u @ u)
-
-        def tangent(x: FloatArray) -> FloatArray:
-            x = x * mask
-            return x - u * (float(u @ x) / uu) if uu > 0 else x
-
-        def precond(r: FloatArray) -> FloatArray:
-            r = tangent(r)
-            a, R = prob.fac.split(r)
-            z_f = prob.fac.f_precond(a, d_f) if free[0] else np.zeros(n_f)
-            z_p = prob.fac.project_p(R / d_p)
-            return tangent(np.concatenate([z_f, z_p.ravel()]))
-
-        rhs = tangent(-(g + lam * c))
-        res = float(np.sqrt(max(rhs @ precond(rhs), 0.0)))
+        system = _NewtonSystem(prob, pt, lam, (not f_frozen, True), d_f, d_p, B)
+        rhs = system.rhs()
+        res = float(np.sqrt(max(rhs @ system.precond(rhs), 0.0)))
         first_norm = res if first_norm is None else first_norm
         eta = min(0.1, np.sqrt(res / first_norm)) if first_norm > 0 else 0.1
-        step, solved = _pcg(
-            lambda v: tangent(prob.hess_vec(pt, lam, v, free)),
-            precond,
-            rhs,
-            max(eta, 1e-10),
-            _MF_MAX_CG,
-        )
+        step, solved = _pcg(system.apply, system.precond, rhs, max(eta, 1e-10), _MF_MAX_CG)
         small = [
             bool(np.linalg.norm(step[b]) <= rtol * (1.0 + np.linalg.norm(c[b])))
             for b in (f_blk, p_blk)

@@ -18,7 +18,15 @@ from ntpprops import (
     regularization_path,
     w_star,
 )
-from ntpprops._regpath import RegularizationPath
+from ntpprops._regpath import (
+    DENSE_MAX_COORDINATES,
+    RegularizationPath,
+    _check_norms,
+    _choose_method,
+    _MFProblem,
+    _Problem,
+    _solve_path,
+)
 
 
 def random_instance(seed: int, m: int, V: int, d: int, S: int) -> NTPInstance:
@@ -263,3 +271,74 @@ def test_incompatible_but_separable_instance() -> None:
     # the ridge pull of order lam_B (3e-26 at B = 40) and rounding.
     q = np.exp(inst.embeddings[0] @ path.weights[-1].T)
     assert q[0] / (q[0] + q[1]) == pytest.approx(0.35, rel=1e-9)
+
+
+# -- the matrix-free method ----------------------------------------------------------------
+
+MF_CASES = [(0, (3, 5, 4, 3)), (1, (6, 8, 5, 3)), (2, (10, 12, 8, 4))]
+
+
+@pytest.mark.parametrize(("seed", "shape"), MF_CASES, ids=["m3V5", "m6V8", "m10V12"])
+def test_matrix_free_agrees_with_dense(seed: int, shape: tuple[int, int, int, int]) -> None:
+    inst = random_instance(seed, *shape)
+    norms = _check_norms([0.5, 2.0, 10.0, 50.0])
+    dense = _solve_path(inst, norms, "dense")
+    free = _solve_path(inst, norms, "matrix-free")
+    assert (dense.method, free.method) == ("dense", "matrix-free")
+    assert free.converged.all() and free.active.all()
+    np.testing.assert_allclose(free.multipliers, dense.multipliers, rtol=1e-6)
+    # Both are minimisers of the same strictly convex problem: the matrix-free one stops at
+    # relative Newton steps MF_STEP_RTOL = 1e-9 (per block, times 1 + ||c|| <= 51), so its
+    # distance to the dense (1e-11) solution is below 2 * 1e-9 * 51 ~ 1e-7; 1e-6 leaves room
+    # for the curvature along the sphere.
+    np.testing.assert_allclose(free.weights, dense.weights, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(free.norm_error, 0.0, atol=1e-12)
+    assert np.all(free.kkt_residual <= 1e-7)  # finite and small: NaN fails
+    assert np.all(dense.kkt_residual <= 1e-12)
+
+
+def test_hessian_vector_product_matches_the_dense_hessian() -> None:
+    inst = random_instance(7, m=5, V=6, d=4, S=3)
+    mf, dense = _MFProblem(inst), _Problem(inst)
+    rng = np.random.default_rng(0)
+    c = mf.fac.project_p(rng.normal(size=mf.fac.shape_p))  # a point: F part and P part
+    x = np.concatenate([rng.normal(size=mf.fac.n_f), c.ravel()])
+    v = np.concatenate(
+        [rng.normal(size=mf.fac.n_f), mf.fac.project_p(rng.normal(size=c.shape)).ravel()]
+    )
+    pt = mf.point(x)
+    lam = 0.3
+    hv = mf.hess_vec(pt, lam, v, (True, True))
+    # Central finite difference of the gradient along v: error O(h^2 |third derivative|)
+    # plus rounding eps / h; h = 1e-5 puts both near 1e-10 for O(1) data; tolerance 1e-7.
+    h = 1e-5
+    fd = (mf.point(x + h * v).grad - mf.point(x - h * v).grad) / (2 * h) + lam * v
+    np.testing.assert_allclose(hv, fd, rtol=0, atol=1e-7 * (1 + np.linalg.norm(fd)))
+    # The same quadratic form as the dense Hessian (different bases of the same space: compare
+    # v^T H v, basis-free, with the dense coordinates of the same W directions).
+    W_of = lambda y: mf.fac.weights(y, inst.vocab_size)  # noqa: E731
+    basis = dense.red.basis  # (V r, n) orthonormal
+    to_dense = lambda y: basis.T @ (W_of(y) @ dense.red.row_basis.T).ravel()  # noqa: E731
+    dpt = dense.point(to_dense(x))
+    M = dense.hessian(dpt, lam)
+    vd = to_dense(v)
+    assert float(v @ hv) == pytest.approx(float(vd @ M @ vd), rel=1e-10)
+
+
+def test_method_is_chosen_by_size() -> None:
+    small = random_instance(0, m=3, V=5, d=4, S=3)  # V r = 15
+    assert _choose_method(small) == "dense"
+    assert regularization_path(small, [1.0]).method == "dense"
+    # V r = 40 * 40 = 1600 > DENSE_MAX_COORDINATES: too large for the dense Hessian.
+    big = random_instance(1, m=40, V=40, d=45, S=3)
+    assert 40 * 40 > DENSE_MAX_COORDINATES
+    assert _choose_method(big) == "matrix-free"
+    path = regularization_path(big, [2.0, 8.0])
+    assert path.method == "matrix-free"
+    assert path.converged.all() and path.active.all()
+    np.testing.assert_allclose(norms_of(path), path.norms, rtol=1e-12)
+    # KKT in the original weights (ce_grad, independent of the reduction), to the solver's
+    # reported accuracy widened by ce_grad's own rounding.
+    for W, lam in zip(path.weights, path.multipliers, strict=True):
+        g = ce_grad(big, W)
+        assert np.linalg.norm(g + lam * W) <= 1e-6 * np.linalg.norm(g)
