@@ -35,6 +35,22 @@ norms are inserted and not reported), each warm-started with the tangent
 ``O((V r)^2 m V)``): meant for paper-sized instances (``m = 50, V = 10, d = 60``, ``V r = 500``:
 the path to ``B = 1800``, ``gamma B = 570``, takes about 15 s on one core).
 
+Matrix-free method (``V r > DENSE_MAX_COORDINATES``; ``RegularizationPath.method``). No dense
+basis of ``F`` or ``P`` and no Hessian are formed. ``F`` is carried by its independent
+generators from the cached pivoted-Cholesky Gram factor of :mod:`ntpprops._subspace`
+(orthonormal coordinates ``a = L^T (s alpha)``): ``dim F`` is at most the number of generators
+(30 on the Zen of Python, 2221 on GPL-3), so ``F`` logits and gradients cost ``O(m dim F)``,
+and the same factor gives ``P_F`` in kernel form (applied twice for orthogonality). ``P`` is a
+``(V, r)`` matrix kept in ``P`` by ``I - P_F - P_1``; the large-``B`` device is kept: its
+logits are shifted to be exactly zero on the supports, and its gradient and Hessian products
+are built from out-of-support terms only. Each norm is solved on the sphere ``||c|| = B`` by
+Riemannian Newton-CG (projected PCG, Jacobi preconditioners, forcing
+``min(0.1, sqrt(||r_k|| / ||r_0||))``, ``O(m V r)`` per Hessian-vector product), with the same
+block freezing, logit-step cap and Armijo search as the dense method; norms are continued with
+ratio ``MF_MAX_NORM_RATIO`` from a secant predictor. It stops at ``MF_STEP_RTOL`` relative
+steps and reports the KKT residual it reached per point; caps on Newton steps, CG iterations and
+Hessian-vector products per norm raise :class:`SolverError` instead of running on.
+
 When the infimum of ``CE`` is attained (e.g. not separable, or full supports) at a finite
 ``W_inf``, the constraint is inactive for ``B >= ||W_inf||``: there ``W_B = W_inf``, the
 multiplier is 0, ``active`` is False and ``||W_B|| < B``. ``W_inf`` is accepted only with a
