@@ -222,10 +222,10 @@ def _infer_separator(tokens: Sequence[Hashable]) -> str:
 def _encode(model: Any, texts: list[str], batch_size: int) -> Any:
     """``model.encode`` with torch limited to one thread for the call (restored afterwards).
 
-    One thread makes the output independent of the machine's load: with two, a loaded
-    machine's math library may split a product differently from call to call and change the
-    last float32 bit, which it did on our 2 shared cores. It is also the faster choice there:
-    1400 short contexts took 13 s with one thread and 49 s with two (load average 7).
+    Small batches of short texts gain little from a second thread, and on shared cores its
+    spinning workers wait for each other: on our 2 cores under load (load average 5 to 7),
+    1400 short contexts took 13 s with one thread and 49 s with two, 300 took 2.5 s and 7 s.
+    The outputs were bit-identical with one and two threads in those runs.
     """
     import torch
 
@@ -294,6 +294,11 @@ def minilm_embedding(
     step sizes. The float32 model output is converted to float64 and divided by its float64
     norm, so ``||h_j|| = 1`` up to float64 rounding.
 
+    *Collisions.* The model's tokenizer lowercases and drops whitespace at the ends of a
+    text, so distinct contexts can share a row: ``("A", "b")`` and ``("a", "b")``, or the
+    character contexts ``(" ", "c")`` and ``("c", " ")``. If they are followed by different
+    tokens, the instance is then not separable.
+
     *Determinism.* Equal texts are embedded once and share one row. The same list of
     contexts gives bit-identical output on every call in the same environment (CPU, fixed
     batches, no dropout in evaluation mode). A text embedded within a different list may
@@ -301,9 +306,9 @@ def minilm_embedding(
     (about ``1e-7``).
 
     *Cost.* The first call in a process imports torch and sentence-transformers and loads
-    the weights (several seconds, about 0.5 GB of memory); afterwards one forward pass per
-    batch, linear in the number of word pieces: on 2 CPU cores about 1 s per 1000 short
-    contexts.
+    the weights (12 to 18 s on our shared 2 cores under load, about 0.5 GB of memory);
+    afterwards one forward pass per batch on one torch thread, linear in the number of word
+    pieces: 1431 one-word contexts took 10 s there (about 7 ms a context).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
         raise InvalidInstanceError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -94,6 +94,13 @@ def test_separator_joins_tokens(model):
     assert not np.array_equal(spaced, word)
 
 
+def test_case_and_end_spaces_are_lost(model):
+    # The uncased tokenizer lowercases and strips: documented collisions of distinct contexts.
+    H = minilm_embedding([("A", "b"), ("a", "b"), (" ", "c"), ("c", " "), ("c",)])
+    assert np.array_equal(H[0], H[1])
+    assert np.array_equal(H[2], H[3]) and np.array_equal(H[3], H[4])
+
+
 def test_empty_list_and_bad_batch_size(model):
     assert minilm_embedding([]).shape == (0, MINILM_DIM)
     for bad in (0, -1, 1.5, True):
