@@ -65,6 +65,8 @@ resolved only while its probability is above about ``1e-16`` of the rest; past t
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -85,6 +87,8 @@ from ntpprops._threads import single_blas_thread
 __all__ = ["MIN_MULTIPLIER", "RegularizationPath", "regularization_path"]
 
 FloatArray = NDArray[np.float64]
+
+_log = logging.getLogger(__name__)
 
 #: Relative Newton step (per block) at which an inner ridge solve counts as converged.
 STEP_RTOL = 1e-11
@@ -593,6 +597,7 @@ class _Factored:
     g_ctx: FloatArray  # (n_f, r) = G[ctx]
     supports: NDArray[np.bool_]  # (m, V)
     anchor: NDArray[np.intp]  # (m,) a token of each support
+    support_at: tuple[NDArray[np.intp], NDArray[np.intp]]  # (rows, tokens) of every support
 
     @property
     def n_f(self) -> int:
@@ -665,6 +670,33 @@ class _Factored:
         M[np.arange(M.shape[0]), self.anchor] = -M.sum(axis=1)
         return self.project_p(M.T @ self.G)
 
+    def f_from_tokens(self, Y: FloatArray) -> FloatArray:
+        """``d/da <R, G X_F^T>`` from ``Y = R^T G`` (V, r): the ``F`` adjoint without ``K``."""
+        if self.n_f == 0:
+            return np.zeros(0)
+        vals = np.einsum("ir,ir->i", Y[self.pos] - Y[self.neg], self.g_ctx)
+        return self.chol_inv @ (vals / self.scale)
+
+    def adjoints(self, R: FloatArray, want_f: bool = True) -> tuple[FloatArray, FloatArray]:
+        """:meth:`f_adjoint` (zeros unless ``want_f``) and :meth:`p_adjoint` with one GEMM.
+
+        ``M^T G`` (``M`` the out-of-support part of ``R`` with the anchor's entry) is the
+        ``P`` adjoint before projection; ``R - M`` lives on the supports (about 2.6 tokens a
+        context on GPL-3), so ``R^T G`` for the ``F`` adjoint is that GEMM plus a sparse
+        product, instead of a second ``O(m V r)`` pass.
+        """
+        M = np.where(self.supports, 0.0, R)
+        M[np.arange(M.shape[0]), self.anchor] = -M.sum(axis=1)
+        Y = M.T @ self.G
+        out_p = self.project_p(Y)
+        if not want_f or self.n_f == 0:
+            return np.zeros(self.n_f), out_p
+        rows, tokens = self.support_at
+        inside = scipy.sparse.csr_matrix(
+            (R[rows, tokens] - M[rows, tokens], (tokens, rows)), shape=R.shape[::-1]
+        )
+        return self.f_from_tokens(Y + inside @ self.G), out_p
+
     def weights(self, c: FloatArray, V: int) -> FloatArray:
         """``W = (X_F + X_P) V^T`` of shape (V, d): the adapter :func:`_dist_f_wstar` reads."""
         a, Xp = self.split(c)
@@ -710,6 +742,7 @@ def _factor(inst: NTPInstance) -> _Factored:
         g_ctx=G[ctx],
         supports=S,
         anchor=np.argmax(S, axis=1),
+        support_at=np.nonzero(S),
     )
     inst._cache["regpath_factored"] = fac
     return fac
@@ -732,6 +765,20 @@ class _MFPoint:
         return self.kl_in + self.out
 
 
+@dataclass
+class _MFStats:
+    """Work counters of the matrix-free solver (logged per norm at DEBUG level)."""
+
+    newton: int = 0  # Newton steps (sphere or unconstrained)
+    cg: int = 0  # CG iterations (each one Hessian-vector product)
+    products: int = 0  # Hessian-vector products with the P block free (O(m V r) each)
+    backtracks: int = 0  # halvings in the line searches
+    points: int = 0  # loss and gradient evaluations
+
+    def snapshot(self) -> tuple[int, ...]:
+        return (self.newton, self.cg, self.products, self.backtracks, self.points)
+
+
 class _MFProblem:
     """``CE`` on the coordinates of :class:`_Factored`: values, gradients, Hessian products."""
 
@@ -739,7 +786,12 @@ class _MFProblem:
         self.inst = inst
         self.fac = _factor(inst)
         self.pi = inst.context_weights
-        self.products = 0  # Hessian-vector products so far (the work bound)
+        self.stats = _MFStats()
+
+    @property
+    def products(self) -> int:
+        """Hessian-vector products so far (the work bound)."""
+        return self.stats.products
 
     @property
     def size(self) -> int:
@@ -757,11 +809,13 @@ class _MFProblem:
 
     def at(self, c: FloatArray, l_f: FloatArray, l_p: FloatArray) -> _MFPoint:
         """The point ``c`` whose block logits are already known (linear in ``c``)."""
+        self.stats.points += 1
         inst = self.inst
         kl, log_out, log_q_support = excess_terms(inst, l_f + l_p)
         q = np.exp(log_q_support - log_out[:, None])
         residual = self.pi[:, None] * (q - inst.probs)
-        grad = np.concatenate([self.fac.f_adjoint(residual), self.fac.p_adjoint(residual).ravel()])
+        g_f, g_p = self.fac.adjoints(residual)
+        grad = np.concatenate([g_f, g_p.ravel()])
         return _MFPoint(c, l_f, l_p, float(self.pi @ kl), float(self.pi @ log_out), grad, q)
 
     def hess_vec(
@@ -773,18 +827,25 @@ class _MFProblem:
         softmax Jacobian row by row, ``U_j = pi_j (q_j * Lambda_j - q_j (q_j . Lambda_j))``,
         then the adjoint of each block (``P`` from the out-of-support ``U`` only).
         """
-        self.products += free[1]  # only P products cost O(m V r)
+        self.stats.cg += 1
+        self.stats.products += free[1]  # only P products cost O(m V r)
         fac = self.fac
         a, D = fac.split(v)
-        lam_map = np.zeros(fac.supports.shape)
-        if free[0]:
-            lam_map += fac.f_logits(a)
-        if free[1]:
-            lam_map += fac.p_logits(D)
+        if free[0] and free[1]:
+            # One GEMM for both blocks: on the supports the P logits are a per-context
+            # constant (P is orthogonal to F), which the softmax Jacobian ignores.
+            lam_map = fac.G @ (fac.f_matrix(a) + D).T
+        elif free[1]:
+            lam_map = fac.p_logits(D)
+        else:
+            lam_map = fac.f_logits(a)
         q = pt.q
         U = self.pi[:, None] * q * (lam_map - np.sum(q * lam_map, axis=1, keepdims=True))
-        out_f = fac.f_adjoint(U) + lam * a if free[0] else np.zeros(fac.n_f)
-        out_p = fac.p_adjoint(U) + lam * D if free[1] else np.zeros(fac.shape_p)
+        if free[1]:
+            out_f, out_p = fac.adjoints(U, free[0])
+            out_f, out_p = out_f + lam * a * free[0], out_p + lam * D
+        else:
+            out_f, out_p = fac.f_adjoint(U) + lam * a, np.zeros(fac.shape_p)
         return np.concatenate([out_f, out_p.ravel()])
 
     def preconditioner(self, pt: _MFPoint, lam: float) -> tuple[FloatArray, FloatArray]:
@@ -957,6 +1018,7 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
     first_norm = None
     force_frozen = False
     for _ in range(_MF_MAX_NEWTON):
+        prob.stats.newton += 1
         c, g = pt.c, pt.grad
         # The F test uses the P multiplier: exact at any B (out-of-support sums), and the one
         # F must agree with at the solution.
@@ -1007,6 +1069,7 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
                 new = trial
                 break
             t *= 0.5
+            prob.stats.backtracks += 1
         if new is None:
             if f_frozen:
                 return _MFSolution(pt, lam, False, f_frozen)
@@ -1022,7 +1085,8 @@ def _mf_kkt(prob: _MFProblem, pt: _MFPoint, lam: float) -> float:
     """Blockwise ``||grad + lam c|| / (||grad of |residual||| + lam ||c||)``, max over blocks."""
     fac = prob.fac
     size = prob.pi[:, None] * (pt.q + prob.inst.probs)
-    scale = np.concatenate([fac.f_adjoint(size), fac.p_adjoint(size).ravel()])
+    s_f, s_p = fac.adjoints(size)
+    scale = np.concatenate([s_f, s_p.ravel()])
     return _block_kkt(prob.blocks(), pt.grad, pt.c, lam, scale)
 
 
@@ -1063,7 +1127,19 @@ def _mf_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
             (b0, c0), (b1, c1) = history[-2:] if len(history) > 1 else (history[0], (start, c))
             # Secant predictor, linear in B (exact asymptotically: c_P ~ B u + const).
             guess = c1 + (c1 - c0) * ((target - b1) / (b1 - b0)) if b1 > b0 else c1
+            tick, before = time.perf_counter(), prob.stats.snapshot()
             sol = _mf_newton(prob, guess, target, MF_STEP_RTOL)
+            _log.debug(
+                "matrix-free B=%.6g: %.1f s, (newton, cg, products, backtracks, points) += %s, "
+                "lam=%.3g, converged=%s, F frozen=%s, kkt=%.3g",
+                target,
+                time.perf_counter() - tick,
+                tuple(np.subtract(prob.stats.snapshot(), before).tolist()),
+                sol.lam,
+                sol.converged,
+                sol.f_frozen,
+                _mf_kkt(prob, sol.pt, sol.lam),
+            )
             if sol.lam <= 0:
                 # The sphere's multiplier is negative: the ball's minimiser is inside.
                 free = _mf_newton(prob, sol.pt.c, None, MF_STEP_RTOL)
