@@ -11,6 +11,7 @@ __all__ = [
     "NTPError",
     "NotCompatibleError",
     "NotSeparableError",
+    "SeparabilityUndecidedError",
     "SolverError",
 ]
 
@@ -56,3 +57,34 @@ class SolverError(NTPError, RuntimeError):
 
     The message says what went wrong and what to try next.
     """
+
+
+class SeparabilityUndecidedError(SolverError):
+    """An iterative separability test ran out of budget before it could decide.
+
+    The message says what was proven and how to get a decision (more time, fewer contexts,
+    or ``d >= m``).
+
+    Attributes
+    ----------
+    norm_lower_bound : float
+        Every ``W`` satisfying (6a)-(6b) has ``||W||_F >=`` this (solver-free: it comes from a
+        dual-feasible coefficient matrix, see :mod:`ntpprops._svm_dual`).
+    margin_upper_bound : float
+        ``1 / norm_lower_bound``: the max NTP margin ``gamma*`` is at most this.
+    threshold : float
+        The decision threshold: separable iff ``gamma* > threshold``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        norm_lower_bound: float,
+        margin_upper_bound: float,
+        threshold: float,
+    ) -> None:
+        super().__init__(message)
+        self.norm_lower_bound = norm_lower_bound
+        self.margin_upper_bound = margin_upper_bound
+        self.threshold = threshold

@@ -13,8 +13,12 @@ strongly convex QP, so the KKT conditions are necessary and sufficient: with mul
 Every returned solution passes these checks to :data:`KKT_RTOL` (relative), evaluated on the
 original instance from ``(W, lambda)`` alone, whatever the method that produced them.
 
-Methods: ``"active-set"`` (default for ``"auto"``; :mod:`ntpprops._svm_active`) and
-``"cvxpy"`` (the reference formulation solved by Clarabel; :mod:`ntpprops._svm_cvxpy`).
+Methods: ``"active-set"`` (:mod:`ntpprops._svm_active`), ``"dual-cd"`` (dual
+block-coordinate ascent in the rank-r coordinates, then the same exact polish;
+:mod:`ntpprops._svm_dual`), and ``"cvxpy"`` (the reference formulation solved by Clarabel;
+:mod:`ntpprops._svm_cvxpy`). ``"auto"`` is ``"active-set"`` where its dense matrices fit
+(:func:`ntpprops._svm_active.active_set_fits`: ``rank H = m``, or the min-norm-point matrices
+of a rank-deficient instance under 4e7 entries) and ``"dual-cd"`` beyond.
 
 When every support is full there is no constraint (6b): Definition 2 holds vacuously with
 ``W = 0``, nothing diverges, and ``W^mm`` is not defined; both functions raise
@@ -32,7 +36,7 @@ from numpy.typing import NDArray
 from ntpprops._atoms import atom_coefficients, atom_values
 from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
-from ntpprops._separability import is_separable, separation_atoms
+from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
 from ntpprops._subspace import project_f_coefficients
 from ntpprops._threads import single_blas_thread
 
@@ -52,7 +56,7 @@ FloatArray = NDArray[np.float64]
 KKT_RTOL = 1e-8
 
 #: Accepted values of ``method``.
-METHODS = ("auto", "active-set", "cvxpy")
+METHODS = ("auto", "active-set", "dual-cd", "cvxpy")
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,11 @@ class SVMResult:
         The constraints the solver treated as tight (``<W, A_i> = 1``).
     kkt : KKTReport
     method : str
-        ``"active-set"`` or ``"cvxpy"``.
+        The method that solved it: ``"active-set"``, ``"dual-cd"`` or ``"cvxpy"`` (never
+        ``"auto"``).
     solve_time : float
         Seconds spent solving (including the separability decision that produced it, for
-        ``"active-set"``) and verifying.
+        ``"active-set"`` and ``"dual-cd"``) and verifying.
     """
 
     W: FloatArray = field(repr=False)
@@ -165,8 +170,10 @@ def _full_support_error(inst: NTPInstance) -> NotSeparableError:
     )
 
 
-def _not_separable_error(inst: NTPInstance) -> NotSeparableError:
-    sep = is_separable(inst)
+def _not_separable_error(
+    inst: NTPInstance, sep: SeparabilityResult | None = None
+) -> NotSeparableError:
+    sep = is_separable(inst) if sep is None else sep
     bound = np.inf if sep.certificate_norm == 0.0 else 1.0 / sep.certificate_norm
     return NotSeparableError(
         "instance is not NTP-separable (Definition 2), so W^mm does not exist: a convex "
@@ -184,11 +191,15 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
     Parameters
     ----------
     inst : NTPInstance
-    method : {"auto", "active-set", "cvxpy"}
-        ``"auto"`` is ``"active-set"``: an exact primal-dual active-set method on the
-        kernel form of the dual (fast). ``"cvxpy"`` solves the primal over the rank-``r``
-        factor of ``H`` with Clarabel, then polishes on its active set; it is the independent
-        reference.
+    method : {"auto", "active-set", "dual-cd", "cvxpy"}
+        ``"active-set"``: an exact primal-dual active-set method on the kernel form of the
+        dual (fast; dense ``(V r)``-row matrices decide rank-deficient instances).
+        ``"dual-cd"``: dual block-coordinate ascent (``O(m V r)`` per epoch, memory
+        ``O(m V + V r)``) polished exactly on its active set; within a time budget
+        (:data:`ntpprops._svm_dual.DUAL_MAX_SECONDS`). ``"auto"``: ``"active-set"`` where its
+        dense matrices fit, else ``"dual-cd"``. ``"cvxpy"`` solves the primal over the
+        rank-``r`` factor of ``H`` with Clarabel, then polishes on its active set; it is the
+        independent reference.
 
     Returns
     -------
@@ -201,21 +212,34 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
         If the instance is not NTP-separable (``.certificate`` is the
         :class:`SeparabilityResult`), or every support is full.
     SolverError
-        If the solver fails or its answer does not pass the KKT check.
+        If the solver fails or its answer does not pass the KKT check; the subclass
+        :class:`~ntpprops._errors.SeparabilityUndecidedError` if ``"dual-cd"`` ran out of
+        time without deciding (it carries the proven bound on ``gamma*``).
     ValueError
         If ``method`` is unknown.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    resolved = "active-set" if method == "auto" else method
+    if len(separation_atoms(inst)) == 0:
+        raise _full_support_error(inst)
+    resolved = method
+    if method == "auto":
+        from ntpprops._svm_active import active_set_fits
+
+        resolved = "active-set" if active_set_fits(inst) else "dual-cd"
     key = f"svm:{resolved}"
     cached = inst._cache.get(key)
     if cached is not None:
         return cached
-    if len(separation_atoms(inst)) == 0:
-        raise _full_support_error(inst)
     start = time.perf_counter()
-    if resolved == "active-set":
+    if resolved == "dual-cd":
+        from ntpprops._svm_active import solve_dual_cd
+
+        sep, solved_dual = solve_dual_cd(inst)
+        if solved_dual is None:
+            raise _not_separable_error(inst, sep)
+        W, duals, active, solver_seconds = solved_dual
+    elif resolved == "active-set":
         if not is_separable(inst):
             raise _not_separable_error(inst)
         from ntpprops._svm_active import solve_active_set

@@ -33,6 +33,11 @@ solve on a working set, add the atoms with ``<u, A_i> < ||u||^2`` (read off the 
 ``u``). When separable, ``W^mm = P_perp(sum_i y*_i A_i) / gamma*^2`` is taken directly if it
 passes the KKT check, else polished by PDAS from the NNLS support.
 
+Beyond the dense size (``rank H < m`` and the min-norm-point matrices over
+:data:`DENSE_MAX_ENTRIES`), :func:`decide_separability` uses the dual block-coordinate ascent
+of :mod:`ntpprops._svm_dual` (``method="dual-cd"``), polished exactly by :func:`polish_from`;
+:func:`active_set_fits` is the size check ``"auto"`` uses.
+
 Convergence. PDAS is not guaranteed to converge for every QP; a repeated active set is
 detected, and the iteration restarts from the min-norm point's support (when that fits), else
 raises :class:`~ntpprops.SolverError` pointing to ``method="cvxpy"``. Limits: rank-deficient
@@ -59,15 +64,23 @@ from ntpprops._separability import (
     separation_atoms,
 )
 from ntpprops._subspace import RANK_RTOL, f_generators, kernel, project_f_coefficients
-from ntpprops._svm import KKT_RTOL
+from ntpprops._svm import KKT_RTOL, kkt_report
+from ntpprops._svm_dual import (
+    DUAL_MAX_EPOCHS,
+    DUAL_MAX_SECONDS,
+    DualOutcome,
+    dual_coordinate_ascent,
+)
 
 __all__ = [
     "SEPARABLE_RTOL",
+    "active_set_fits",
     "decide_separability",
     "min_norm_point",
     "polish_from",
     "reduced_factor",
     "solve_active_set",
+    "solve_dual_cd",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -104,6 +117,14 @@ DENSE_MAX_ENTRIES = 4e7
 
 #: Column generation adds atoms with ``<u, A_i> < (1 - CG_RTOL) ||u||^2``.
 CG_RTOL = 1e-10
+
+#: Largest ``m`` and ``sum_j (S_j - 1)`` for which a dual-ascent certificate's norm is reported
+#: exactly projected (kernel and Gram matrices of that size); beyond, the upper bound
+#: ``||C^T H|| / s`` of :mod:`ntpprops._svm_dual` is reported.
+PROJECTED_CERTIFICATE_MAX = 5000
+
+#: Solution methods of :func:`decide_separability` (the NTP-SVM's "cvxpy" is not one).
+DECISION_METHODS = ("auto", "active-set", "dual-cd")
 
 
 def reduced_factor(inst: NTPInstance) -> tuple[FloatArray, FloatArray]:
@@ -516,14 +537,51 @@ def _from_min_norm_point(
     return W, duals, duals > 0.0
 
 
-def decide_separability(inst: NTPInstance) -> SeparabilityResult:
+def active_set_fits(inst: NTPInstance) -> bool:
+    """Whether the dense active-set method applies: ``rank H = m`` (Lemma 1: separable, PDAS
+    directly) or the min-norm-point matrices fit in :data:`DENSE_MAX_ENTRIES`."""
+    return reduced_factor(inst)[0].shape[1] >= inst.m or _min_norm_fits(inst)
+
+
+def decide_separability(
+    inst: NTPInstance,
+    *,
+    method: str = "auto",
+    max_seconds: float = DUAL_MAX_SECONDS,
+    max_epochs: int = DUAL_MAX_EPOCHS,
+) -> SeparabilityResult:
     """Decide Definition 2; when separable also solve and cache ``W^mm`` (the witness).
 
-    See the module docstring for the method; :func:`ntpprops.is_separable` caches the result.
+    See the module docstring for the dense method and :mod:`ntpprops._svm_dual` for the dual
+    ascent; :func:`ntpprops.is_separable` calls this with the defaults and caches the result.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    method : {"auto", "active-set", "dual-cd"}
+        ``"auto"``: the dense active-set method where :func:`active_set_fits`, the dual
+        block-coordinate ascent beyond.
+    max_seconds, max_epochs : float, int
+        Budget of the dual ascent (unused by the dense method).
+
+    Returns
+    -------
+    SeparabilityResult
+
+    Raises
+    ------
+    SeparabilityUndecidedError
+        If the dual ascent runs out of budget undecided (a :class:`SolverError`).
+    SolverError
+        If a dense solve fails or its answer does not pass verification.
     """
+    if method not in DECISION_METHODS:
+        raise ValueError(f"method must be one of {DECISION_METHODS}, got {method!r}")
     atoms = separation_atoms(inst)
     if len(atoms) == 0:
         return SeparabilityResult(True, np.zeros(inst.weight_shape), float(np.inf))
+    if method == "dual-cd" or (method == "auto" and not active_set_fits(inst)):
+        return _decide_by_dual(inst, max_seconds, max_epochs)
     start = time.perf_counter()
     B, _ = reduced_factor(inst)
     init = None
@@ -559,3 +617,79 @@ def solve_active_set(inst: NTPInstance) -> tuple[FloatArray, FloatArray, BoolArr
         )
     W, duals, active, seconds = cached
     return W.copy(), duals.copy(), active.copy(), seconds
+
+
+# -- the dual block-coordinate ascent (beyond the dense solver's size) --------------------
+
+
+def _verified_polish(
+    inst: NTPInstance, active: BoolArray
+) -> tuple[FloatArray, FloatArray, BoolArray] | None:
+    """PDAS from a dual-ascent active set (m, V), kept only if it passes :func:`kkt_report`."""
+    try:
+        W, duals, act = polish_from(inst, active)
+    except SolverError:
+        return None
+    if not np.all(np.isfinite(W)) or not kkt_report(inst, W, duals).ok:
+        return None
+    return W, duals, act
+
+
+def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> DualOutcome:
+    """:func:`ntpprops._svm_dual.dual_coordinate_ascent` on ``inst`` (cached once decided)."""
+    cached = inst._cache.get("svm_dual_outcome")
+    if cached is None:
+        B, _ = reduced_factor(inst)
+        atoms = separation_atoms(inst)
+        scale = float(np.sqrt(2.0) * np.max(np.linalg.norm(B[atoms.ctx], axis=1), initial=0.0))
+        H = inst.embeddings
+        cached = dual_coordinate_ascent(
+            B,
+            inst.supports,
+            threshold=SEPARABLE_RTOL * scale,
+            polish=lambda active: _verified_polish(inst, active),
+            certificate_norm=lambda C: float(np.linalg.norm(C.T @ H)),
+            max_seconds=max_seconds,
+            max_epochs=max_epochs,
+        )
+        inst._cache["svm_dual_outcome"] = cached
+    return cached
+
+
+def _decide_by_dual(inst: NTPInstance, max_seconds: float, max_epochs: int) -> SeparabilityResult:
+    outcome = _dual_outcome(inst, max_seconds, max_epochs)
+    if outcome.solution is None:
+        y = outcome.certificate
+        norm = outcome.certificate_norm
+        if inst.m <= PROJECTED_CERTIFICATE_MAX and (
+            int(np.sum(inst.support_sizes - 1)) <= PROJECTED_CERTIFICATE_MAX
+        ):
+            norm = min(norm, perp_combination_norm(inst, y))
+        return SeparabilityResult(False, None, 0.0, y, norm)
+    W, _, _ = outcome.solution
+    return SeparabilityResult(True, _witness(inst, W), 1.0 / float(np.linalg.norm(W)))
+
+
+def solve_dual_cd(
+    inst: NTPInstance,
+    *,
+    max_seconds: float = DUAL_MAX_SECONDS,
+    max_epochs: int = DUAL_MAX_EPOCHS,
+) -> tuple[SeparabilityResult, tuple[FloatArray, FloatArray, BoolArray, float] | None]:
+    """The dual-ascent decision and, when separable, ``(W^mm, duals, active, seconds)``.
+
+    Reuses the ascent run while deciding separability (:func:`decide_separability`).
+
+    Raises
+    ------
+    SeparabilityUndecidedError
+        If the ascent runs out of budget undecided.
+    """
+    sep = decide_separability(
+        inst, method="dual-cd", max_seconds=max_seconds, max_epochs=max_epochs
+    )
+    outcome = _dual_outcome(inst, max_seconds, max_epochs)
+    if outcome.solution is None:
+        return sep, None
+    W, duals, active = outcome.solution
+    return sep, (W.copy(), duals.copy(), active.copy(), outcome.seconds)
