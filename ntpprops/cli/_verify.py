@@ -138,7 +138,9 @@ def _corpus_source(args: argparse.Namespace) -> Source:
         embed = _minilm_rows(usable, k, "" if args.tokens == "chars" else " ")
     inst = NTPInstance.from_sequences(usable, embed, k, **extra)
     # Shannon's inequality on the whole corpus: H_t with contexts truncated to t tokens.
-    entropies = {str(t): conditional_entropy(corpus.sequences, t) for t in range(k + 1)}
+    # A one-token line has no prediction event: it adds nothing to any H_t.
+    events = [s for s in corpus.sequences if len(s) >= 2]
+    entropies = {str(t): conditional_entropy(events, t) for t in range(k + 1)}
     windows = sum(len(s) - k for s in usable)
     extras = {
         "entropy_by_context_length": entropies,
