@@ -642,13 +642,12 @@ def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> Dua
         B, _ = reduced_factor(inst)
         atoms = separation_atoms(inst)
         scale = float(np.sqrt(2.0) * np.max(np.linalg.norm(B[atoms.ctx], axis=1), initial=0.0))
-        H = inst.embeddings
         cached = dual_coordinate_ascent(
             B,
             inst.supports,
             threshold=SEPARABLE_RTOL * scale,
             polish=lambda active: _verified_polish(inst, active),
-            certificate_norm=lambda C: float(np.linalg.norm(C.T @ H)),
+            certificate_norm=lambda C: _certificate_norm(inst, C),
             max_seconds=max_seconds,
             max_epochs=max_epochs,
         )
@@ -656,16 +655,33 @@ def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> Dua
     return cached
 
 
+def _certificate_norm(inst: NTPInstance, C: FloatArray) -> float:
+    """An upper bound on ``||P_perp(sum_i y_i A_i)||`` for ``y = -C_out / s`` (C: (m, V)).
+
+    Exactly that projected norm (:func:`perp_combination_norm`) when the kernel and the Gram
+    matrix of ``F`` are small (:data:`PROJECTED_CERTIFICATE_MAX`); beyond, ``||C'^T H|| / s``
+    with ``C'`` the matrix ``C`` whose rows are made to sum to zero on an anchor token (the
+    rows differ from ``C``'s by rounding), which bounds it (:mod:`ntpprops._svm_dual`).
+    Returns ``inf`` when ``C_out`` proves nothing (a positive entry, or ``s <= 0``).
+    """
+    out = ~inst.supports
+    s = -float(C[out].sum())
+    if not s > 0.0 or np.any(C[out] > 0.0):
+        return float(np.inf)
+    y = -C[out] / s
+    if inst.m <= PROJECTED_CERTIFICATE_MAX and (
+        int(np.sum(inst.support_sizes - 1)) <= PROJECTED_CERTIFICATE_MAX
+    ):
+        return perp_combination_norm(inst, y)
+    fixed = C / s
+    fixed[np.arange(inst.m), np.argmax(inst.supports, axis=1)] -= fixed.sum(axis=1)
+    return float(np.linalg.norm(fixed.T @ inst.embeddings))
+
+
 def _decide_by_dual(inst: NTPInstance, max_seconds: float, max_epochs: int) -> SeparabilityResult:
     outcome = _dual_outcome(inst, max_seconds, max_epochs)
     if outcome.solution is None:
-        y = outcome.certificate
-        norm = outcome.certificate_norm
-        if inst.m <= PROJECTED_CERTIFICATE_MAX and (
-            int(np.sum(inst.support_sizes - 1)) <= PROJECTED_CERTIFICATE_MAX
-        ):
-            norm = min(norm, perp_combination_norm(inst, y))
-        return SeparabilityResult(False, None, 0.0, y, norm)
+        return SeparabilityResult(False, None, 0.0, outcome.certificate, outcome.certificate_norm)
     W, _, _ = outcome.solution
     return SeparabilityResult(True, _witness(inst, W), 1.0 / float(np.linalg.norm(W)))
 
