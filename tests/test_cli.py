@@ -403,6 +403,24 @@ def test_verify_corpus_of_words_checks_shannon(capsys, tmp_path):
     assert claims_by_id(report)["lemma1"]["status"] == "not_applicable"
 
 
+def test_verify_corpus_with_a_one_token_line(capsys, tmp_path):
+    # A one-token line has no prediction event, so it must change no H_t (it used to make
+    # the entropy computation raise, ending verify on real texts such as GPL-3).
+    entropies = []
+    for extra in ("", "hello\n"):
+        corpus = tmp_path / f"corpus{len(extra)}.txt"
+        corpus.write_text("the cat sat on the mat\n" + extra + "the dog sat on the log\n")
+        out_dir = tmp_path / f"r{len(extra)}"
+        status, out, err = run(
+            capsys, "verify", "--corpus", str(corpus), "--context-length", "1",
+            "--out", str(out_dir), *FAST,
+        )  # fmt: skip
+        assert status == 0, out + err
+        appc = claims_by_id(read_report(out_dir))["appc"]["measured"]
+        entropies.append(appc["entropy_by_context_length"])
+    assert entropies[0] == entropies[1]
+
+
 def test_verify_corpus_of_chars_with_gaussian_embedding(capsys, tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("abab\nabba\n")
