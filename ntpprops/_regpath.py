@@ -560,6 +560,11 @@ DENSE_MAX_COORDINATES = 1500
 #: instances, so the dense ``STEP_RTOL`` is not always reachable; the reached accuracy is
 #: reported per point (``RegularizationPath.kkt_residual``).
 MF_STEP_RTOL = 1e-9
+#: Relative KKT residual (:func:`_mf_kkt`) at which a matrix-free point counts as converged
+#: (reported per point as ``kkt_residual``), and the looser one of the norms inserted for the
+#: continuation, which only serve as warm starts.
+MF_KKT_RTOL = 1e-9
+MF_CONTINUATION_KKT_RTOL = 1e-4
 #: Largest ratio between consecutive norms of the matrix-free continuation.
 MF_MAX_NORM_RATIO = 2.0
 #: Caps of the matrix-free solver: Newton steps per norm, CG iterations per Newton step, and
@@ -1001,7 +1006,9 @@ class _NewtonSystem:
         return self.tangent(np.concatenate([z_f, z_p.ravel()]))
 
 
-def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) -> _MFSolution:
+def _mf_newton(
+    prob: _MFProblem, c: FloatArray, B: float | None, rtol: float, kkt_tol: float = 0.0
+) -> _MFSolution:
     """Truncated Newton (Newton-CG) on the sphere ``||c|| = B``, or unconstrained (``B=None``).
 
     On the sphere each step solves the Riemannian Newton equation
@@ -1009,34 +1016,43 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
     space, ``lam`` the multiplier estimate of :func:`_mf_multiplier`) by projected PCG, with
     the forcing tolerance ``min(0.1, sqrt(||r_k|| / ||r_0||))`` (superlinear convergence), then
     retracts (:meth:`_MFProblem.retract`) with Armijo backtracking. As in the dense method the
-    ``F`` block is frozen once its own Newton step (a cheap ``F``-only CG: no ``O(m V r)``
-    products) is at ``rtol``; the line search then compares the ``P``-dependent part only.
+    ``F`` block is frozen once its step is at ``rtol`` (read off the joint step: a separate
+    ``F``-only solve costs as many ``(m, V)`` softmax passes as the joint one); the line
+    search then compares the ``P``-dependent part only.
+
+    Stops (converged) at relative steps ``rtol``, or once the relative KKT residual of
+    :func:`_mf_kkt` is at most ``kkt_tol`` (a certificate of the accuracy reached; the forcing
+    tolerance is then not driven below what that residual needs).
     """
     f_blk, p_blk = prob.blocks()
     n_f = prob.fac.n_f
     pt = prob.at(c, *prob.logits(c)) if B is None else prob.at(*prob.retract(c, *prob.logits(c), B))
     first_norm = None
-    force_frozen = False
+    f_frozen = n_f == 0
+    lam = 0.0
     for _ in range(_MF_MAX_NEWTON):
         prob.stats.newton += 1
         c, g = pt.c, pt.grad
-        # The F test uses the P multiplier: exact at any B (out-of-support sums), and the one
-        # F must agree with at the solution.
-        lam = 0.0 if B is None else _mf_multiplier(prob, pt, True)
+        # Once F is frozen the multiplier is read off P alone: exact at any B (out-of-support
+        # sums), while the F gradient is rounding noise next to an e^{-gamma B} multiplier.
+        lam = 0.0 if B is None else _mf_multiplier(prob, pt, f_frozen)
+        kkt = _mf_kkt(prob, pt, lam) if kkt_tol > 0 else np.inf
+        if kkt <= kkt_tol:
+            return _MFSolution(pt, lam, True, f_frozen)
         d_f, d_p = prob.preconditioner(pt, max(lam, 0.0))
-        # Is F at its floor? Its own Newton step, with P held fixed.
-        f_frozen = force_frozen or n_f == 0
-        if not f_frozen:
-            f_only = _NewtonSystem(prob, pt, lam, (True, False), d_f, d_p, None)
-            s_f, _ = _pcg(f_only.apply, f_only.precond, f_only.rhs(), 1e-3, _MF_MAX_CG)
-            f_frozen = bool(np.linalg.norm(s_f[f_blk]) <= rtol * (1.0 + np.linalg.norm(c[f_blk])))
-        if B is not None and not f_frozen:
-            lam = _mf_multiplier(prob, pt, False)
         system = _NewtonSystem(prob, pt, lam, (not f_frozen, True), d_f, d_p, B)
         rhs = system.rhs()
         res = float(np.sqrt(max(rhs @ system.precond(rhs), 0.0)))
         first_norm = res if first_norm is None else first_norm
-        eta = min(0.1, np.sqrt(res / first_norm)) if first_norm > 0 else 0.1
+        # Forcing: superlinear (sqrt) without a target; with one, eta ~ the residual's
+        # reduction so far (quadratic: each Newton step costs a point, its logits, the KKT
+        # residual and the preconditioner, several CG iterations' worth).
+        ratio = res / first_norm if first_norm > 0 else 1.0
+        eta = min(0.1, ratio if kkt_tol > 0 else np.sqrt(ratio))
+        if kkt_tol > 0:
+            # The linear model reduces the residual by eta: no need to go below the target.
+            eta = min(0.1, max(eta, 0.5 * kkt_tol / kkt))
+        before = prob.stats.cg
         step, solved = _pcg(system.apply, system.precond, rhs, max(eta, 1e-10), _MF_MAX_CG)
         small = [
             bool(np.linalg.norm(step[b]) <= rtol * (1.0 + np.linalg.norm(c[b])))
@@ -1046,6 +1062,10 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
             # (CG iterates grow in norm from 0: a small step that stopped at the rounding
             # floor of the residual is small.)
             return _MFSolution(pt, lam, True, f_frozen)
+        if small[0] and not f_frozen:
+            # F is at its floor: step P alone from here (F's noise would leak into P).
+            f_frozen = True
+            step[f_blk] = 0.0
         # Cap the change of any logit (exponentially flat directions give huge steps).
         s_lf, s_lp = prob.logits(step)
         biggest = float(np.max(np.abs(s_lf + s_lp), initial=0.0))
@@ -1070,10 +1090,20 @@ def _mf_newton(prob: _MFProblem, c: FloatArray, B: float | None, rtol: float) ->
                 break
             t *= 0.5
             prob.stats.backtracks += 1
+        _log.debug(
+            "  newton: kkt=%.3g lam=%.3g eta=%.2g cg=%d solved=%s t=%.3g F frozen=%s",
+            kkt,
+            lam,
+            eta,
+            prob.stats.cg - before,
+            solved,
+            t if new is not None else 0.0,
+            f_frozen,
+        )
         if new is None:
             if f_frozen:
                 return _MFSolution(pt, lam, False, f_frozen)
-            force_frozen = True  # the joint step failed: step P alone (the F noise is gone)
+            f_frozen = True  # the joint step failed: step P alone (the F noise is gone)
             continue
         pt = new
         if prob.products > _MF_MAX_PRODUCTS:
@@ -1128,7 +1158,9 @@ def _mf_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
             # Secant predictor, linear in B (exact asymptotically: c_P ~ B u + const).
             guess = c1 + (c1 - c0) * ((target - b1) / (b1 - b0)) if b1 > b0 else c1
             tick, before = time.perf_counter(), prob.stats.snapshot()
-            sol = _mf_newton(prob, guess, target, MF_STEP_RTOL)
+            # Norms inserted for the continuation only need to be good warm starts.
+            tol = MF_KKT_RTOL if target == float(b) else MF_CONTINUATION_KKT_RTOL
+            sol = _mf_newton(prob, guess, target, MF_STEP_RTOL, tol)
             _log.debug(
                 "matrix-free B=%.6g: %.1f s, (newton, cg, products, backtracks, points) += %s, "
                 "lam=%.3g, converged=%s, F frozen=%s, kkt=%.3g",

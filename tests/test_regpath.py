@@ -20,9 +20,13 @@ from ntpprops import (
 )
 from ntpprops._regpath import (
     DENSE_MAX_COORDINATES,
+    MF_KKT_RTOL,
+    MF_STEP_RTOL,
     RegularizationPath,
     _check_norms,
     _choose_method,
+    _mf_kkt,
+    _mf_newton,
     _MFProblem,
     _Problem,
     _solve_path,
@@ -342,3 +346,76 @@ def test_method_is_chosen_by_size() -> None:
     for W, lam in zip(path.weights, path.multipliers, strict=True):
         g = ce_grad(big, W)
         assert np.linalg.norm(g + lam * W) <= 1e-6 * np.linalg.norm(g)
+
+
+def test_one_gemm_adjoints_match_the_separate_ones() -> None:
+    inst = random_instance(3, m=8, V=9, d=6, S=3)
+    fac = _MFProblem(inst).fac
+    rng = np.random.default_rng(1)
+    R = rng.normal(size=inst.supports.shape)
+    R[:, 0] -= R.sum(axis=1)  # zero row sums, as a softmax residual or Jacobian product has
+    g_f, g_p = fac.adjoints(R)
+    # The same sums of O(1) terms in another order (m V r ~ 400 terms): 1e-12 is ~100 eps.
+    np.testing.assert_allclose(g_f, fac.f_adjoint(R), rtol=0, atol=1e-12 * np.abs(R).sum())
+    np.testing.assert_allclose(g_p, fac.p_adjoint(R), rtol=0, atol=1e-12 * np.abs(R).sum())
+    # Also for the positive "size" matrix of the KKT scale (no zero row sums).
+    size = np.abs(R)
+    s_f, s_p = fac.adjoints(size)
+    np.testing.assert_allclose(s_f, fac.f_adjoint(size), rtol=0, atol=1e-12 * size.sum())
+    np.testing.assert_allclose(s_p, fac.p_adjoint(size), rtol=0, atol=1e-12 * size.sum())
+
+
+def test_block_products_agree_with_the_joint_product() -> None:
+    inst = random_instance(4, m=8, V=9, d=6, S=3)
+    mf = _MFProblem(inst)
+    n_f = mf.fac.n_f
+    rng = np.random.default_rng(2)
+    x = np.concatenate(
+        [rng.normal(size=n_f), mf.fac.project_p(rng.normal(size=mf.fac.shape_p)).ravel()]
+    )
+    pt = mf.point(x)
+    v = np.concatenate(
+        [rng.normal(size=n_f), mf.fac.project_p(rng.normal(size=mf.fac.shape_p)).ravel()]
+    )
+    v_f, v_p = v.copy(), v.copy()
+    v_f[n_f:], v_p[:n_f] = 0.0, 0.0
+    joint = mf.hess_vec(pt, 0.3, v, (True, True))
+    # The joint product (one GEMM of X_F + D) is the sum of the block columns; each block's
+    # own product (exact P maps, F maps through K) computes its diagonal block: rounding only.
+    by_cols = mf.hess_vec(pt, 0.3, v_f, (True, True)) + mf.hess_vec(pt, 0.3, v_p, (True, True))
+    tol = 1e-12 * (1 + np.linalg.norm(joint))
+    np.testing.assert_allclose(joint, by_cols, rtol=0, atol=tol)
+    np.testing.assert_allclose(
+        mf.hess_vec(pt, 0.3, v, (True, False))[:n_f],
+        by_cols[:n_f] - (mf.hess_vec(pt, 0.3, v_p, (True, True))[:n_f]),
+        rtol=0,
+        atol=tol,
+    )
+    np.testing.assert_allclose(
+        mf.hess_vec(pt, 0.3, v, (False, True))[n_f:],
+        by_cols[n_f:] - (mf.hess_vec(pt, 0.3, v_f, (True, True))[n_f:]),
+        rtol=0,
+        atol=tol,
+    )
+
+
+def test_matrix_free_work_is_all_joint_products_and_kkt_is_certified() -> None:
+    # Large enough for the matrix-free method (V r = 1600 > DENSE_MAX_COORDINATES).
+    inst = random_instance(1, m=40, V=40, d=45, S=3)
+    path = regularization_path(inst, [2.0, 8.0])
+    assert path.method == "matrix-free" and path.converged.all()
+    # The certified stop: every converged point reports its KKT residual at or below the
+    # target (the step test MF_STEP_RTOL, when it fires first, leaves it smaller still).
+    assert np.all(path.kkt_residual <= MF_KKT_RTOL)
+    mf = _MFProblem(inst)
+    c = mf.fac.project_p(np.random.default_rng(0).normal(size=mf.fac.shape_p)).ravel()
+    c = np.concatenate([np.zeros(mf.fac.n_f), c])
+    sol = _mf_newton(mf, c, 4.0, MF_STEP_RTOL, 1e-6)
+    assert sol.converged and _mf_kkt(mf, sol.pt, sol.lam) <= 1e-6
+    # Every CG iteration was a product with the P block free: no separate F-only solves
+    # (on GPL-3 those were 2/3 of the iterations, each as costly as a joint product).
+    assert mf.stats.cg == mf.stats.products > 0
+    # A start that already meets the target stops at the first check, without a CG step.
+    before = mf.stats.snapshot()
+    again = _mf_newton(mf, sol.pt.c, 4.0, MF_STEP_RTOL, 1e-6)
+    assert again.converged and mf.stats.cg == before[1]
