@@ -121,7 +121,9 @@ class RegularizationPath:
         about ``1e-30`` (the in-support KL is quadratic in the ``~1e-15`` rounding of the
         ``F`` coordinates).
     cos_mm : ndarray, shape (k,), or None
-        ``cos(W_B, W^mm)``; None when ``W^mm`` does not exist (not separable).
+        ``cos(W_B, W^mm)``; None when ``W^mm`` does not exist (not separable). The
+        matrix-free method does not solve the SVM (minutes on its sizes): it uses a ``W^mm``
+        already computed on the instance (:func:`ntpprops.ntp_svm_result`), else None.
     dist_f_wstar : ndarray, shape (k,), or None
         ``||P_F W_B - W*||_F``; None when ``W*`` does not exist (not compatible).
     converged : ndarray of bool, shape (k,)
@@ -1291,7 +1293,7 @@ def _solve_path(inst: NTPInstance, B: FloatArray, method: Method) -> Regularizat
         weights=weights,
         loss=inst.entropy + arrays.excess,
         excess_loss=arrays.excess,
-        cos_mm=_cosines(weights, _w_mm_or_none(inst)),
+        cos_mm=_cosines(weights, _w_mm_or_none(inst) if method == "dense" else _w_mm_cached(inst)),
         dist_f_wstar=_dist_f_wstar(inst, arrays.reduced, coords),
         converged=arrays.converged,
         multipliers=arrays.lams,
@@ -1300,6 +1302,19 @@ def _solve_path(inst: NTPInstance, B: FloatArray, method: Method) -> Regularizat
         norm_error=norm_error,
         method=method,
     )
+
+
+def _w_mm_cached(inst: NTPInstance) -> FloatArray | None:
+    """``W^mm`` if an SVM solve already left it on the instance, else None (not solved here).
+
+    On instances large enough for the matrix-free method, deciding separability can take
+    minutes (GPL-3 with d = 384: the dual-cd budget of 300 s runs out undecided), longer than
+    the path itself; call :func:`ntpprops.ntp_svm_result` first to get ``cos_mm``.
+    """
+    for key, value in inst._cache.items():
+        if isinstance(key, str) and key.startswith("svm:") and hasattr(value, "W"):
+            return np.asarray(value.W, dtype=np.float64)
+    return None
 
 
 def _w_mm_or_none(inst: NTPInstance) -> FloatArray | None:

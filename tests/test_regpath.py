@@ -14,6 +14,7 @@ from ntpprops import (
     ce_grad,
     ce_loss,
     excess_loss,
+    ntp_svm_result,
     project_f,
     regularization_path,
     w_star,
@@ -419,3 +420,14 @@ def test_matrix_free_work_is_all_joint_products_and_kkt_is_certified() -> None:
     before = mf.stats.snapshot()
     again = _mf_newton(mf, sol.pt.c, 4.0, MF_STEP_RTOL, 1e-6)
     assert again.converged and mf.stats.cg == before[1]
+
+
+def test_matrix_free_uses_a_cached_w_mm_only() -> None:
+    # The matrix-free sizes make the SVM take minutes: cos_mm only from a W^mm already solved.
+    inst = random_instance(1, m=40, V=40, d=45, S=3)  # rank m: separable (Lemma 1)
+    assert regularization_path(inst, [2.0]).cos_mm is None
+    W_mm = ntp_svm_result(inst).W
+    path = regularization_path(inst, [2.0])
+    assert path.cos_mm is not None
+    # One dot product and two norms of 1800 entries each: rounding ~1e-13.
+    assert path.cos_mm[0] == pytest.approx(cosine(path.weights[0], W_mm), rel=1e-12)
