@@ -96,6 +96,10 @@ RANK_RTOL_SV = 1e-10
 #: Relative residual (row sums, ``Y^T B``) above which a refinement is rejected.
 REFINE_RTOL = 1e-10
 
+#: Largest ``sum_v |R_v|^2`` (entries of the per-token projectors kept at once, and a bound on
+#: the work ``sum_v |R_v|^2 (|R_v| + r)`` with ``|R_v| <= m``) of one refinement: 400 MB.
+REFINE_MAX_ENTRIES = 5e7
+
 #: First epoch at which :func:`null_refinement` is tried; then at every doubling.
 REFINE_FIRST_EPOCH = 8
 
@@ -211,7 +215,8 @@ def null_refinement(
     -------
     ndarray, shape (m, V), or None
         ``Y`` with ``Y_out <= 0``; None if no such ``Y`` was found (e.g. the instance is
-        separable, or the pattern misses part of the direction). Only a proposal: the caller
+        separable, or the pattern misses part of the direction), or if the projectors would
+        exceed :data:`REFINE_MAX_ENTRIES` entries. Only a proposal: the caller
         proves the bound from ``y = -Y_out`` on the original embeddings.
     """
     m, V = supports.shape
@@ -221,6 +226,9 @@ def null_refinement(
         return None
     Y0 = C / s
     pattern = supports | (out & (C < 0.0))
+    sizes = pattern.sum(axis=0).astype(np.float64)
+    if float(np.sum(sizes**2)) > REFINE_MAX_ENTRIES:
+        return None  # the projectors would not fit (dense ascent patterns on large instances)
     for _ in range(rounds):
         M = np.zeros((m, m))
         r0 = np.zeros(m)

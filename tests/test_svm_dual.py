@@ -1,0 +1,257 @@
+"""The dual block-coordinate ascent (``method="dual-cd"``) against the exact solvers.
+
+Tolerance for ``W^mm`` across methods: both answers pass the KKT check at ``KKT_RTOL``, and
+for a strongly convex QP a KKT residual ``eps`` moves the solution by ``O(eps)`` relative
+times a conditioning factor, so ``1e3 * KKT_RTOL`` leaves three orders for that factor.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from _builders import instance_on_supports
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from ntpprops.strategies import non_separable_instances, one_hot_instances, separable_instances
+
+from ntpprops import NotSeparableError, NTPInstance, is_separable, ntp_svm_result
+from ntpprops._errors import SeparabilityUndecidedError, SolverError
+from ntpprops._separability import separability_certificate_bound, separation_atoms
+from ntpprops._svm import KKT_RTOL, METHODS, kkt_report
+from ntpprops._svm_active import SEPARABLE_RTOL, decide_separability, reduced_factor
+from ntpprops._svm_dual import dual_coordinate_ascent, solve_block
+
+W_RTOL = 1e3 * KKT_RTOL
+
+SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _random_instance(m, V, d, S, seed):
+    rng = np.random.default_rng(seed)
+    supports = np.zeros((m, V), dtype=bool)
+    for j in range(m):
+        supports[j, rng.choice(V, size=S, replace=False)] = True
+    return instance_on_supports(rng.standard_normal((m, d)), supports, seed)
+
+
+def _relative(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def _fresh(inst):
+    """A copy without the caches, so each method solves from scratch."""
+    return NTPInstance(inst.embeddings, inst.probs, inst.context_weights)
+
+
+# -- the block subproblem -------------------------------------------------------------------
+
+
+def _block_objective(c, g, k, support):
+    return -float(np.sum(c[~support])) - float(c @ g) - 0.5 * k * float(c @ c)
+
+
+@given(
+    st.integers(2, 6).flatmap(
+        lambda V: st.tuples(
+            st.lists(st.floats(-3, 3), min_size=V, max_size=V),
+            st.floats(0.1, 10.0),
+            st.lists(st.booleans(), min_size=V, max_size=V).filter(any),
+        )
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_block_step_solves_its_qp(data):
+    g, k, support = np.array(data[0]), data[1], np.array(data[2])
+    c, tau = solve_block(g, k, support)
+    var = cp.Variable(g.size)
+    problem = cp.Problem(
+        cp.Maximize(-cp.sum(var[~support]) - g @ var - 0.5 * k * cp.sum_squares(var)),
+        [cp.sum(var) == 0] + ([var[~support] <= 0] if (~support).any() else []),
+    )
+    problem.solve(solver=cp.CLARABEL)
+    assert abs(float(np.sum(c))) <= 1e-12 * (1 + np.max(np.abs(c)))
+    assert np.all(c[~support] <= 0.0)
+    assert np.allclose(c[support], (tau - g[support]) / k, atol=1e-12)
+    # Optimal: the closed form is at least as good as Clarabel's (to its 1e-8 accuracy),
+    # and close to it (the QP is strongly concave with modulus k).
+    assert _block_objective(c, g, k, support) >= problem.value - 1e-7
+    assert np.max(np.abs(c - var.value)) <= 1e-5
+
+
+def test_block_step_matches_brute_force_over_active_sets():
+    # Enumerate every set of out tokens allowed to be negative; each gives an equality QP
+    # solved in closed form; the best feasible one is the optimum.
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        V = int(rng.integers(2, 7))
+        support = np.zeros(V, dtype=bool)
+        support[rng.choice(V, size=int(rng.integers(1, V)), replace=False)] = True
+        g, k = rng.normal(0, 2, V), float(rng.uniform(0.2, 5))
+        outs = np.flatnonzero(~support)
+        best = -np.inf
+        for size in range(outs.size + 1):
+            for free in itertools.combinations(outs, size):
+                mask = support.copy()
+                mask[list(free)] = True
+                lin = g + (~support)
+                tau = float(np.sum(lin[mask])) / mask.sum()
+                cand = np.where(mask, (tau - lin) / k, 0.0)
+                if np.all(cand[~support] <= 1e-15):
+                    best = max(best, _block_objective(cand, g, k, support))
+        c, _ = solve_block(g, k, support)
+        assert np.isfinite(best)
+        assert _block_objective(c, g, k, support) >= best - 1e-12 * (1 + abs(best))
+
+
+# -- separable instances: the same W^mm as the exact methods -----------------------------
+
+
+def _assert_same_solution(inst, reference):
+    ours = ntp_svm_result(_fresh(inst), method="dual-cd")
+    assert ours.method == "dual-cd"
+    assert ours.kkt.ok and kkt_report(inst, ours.W, ours.duals).ok
+    assert _relative(ours.W, reference.W) <= W_RTOL
+
+
+@given(separable_instances(max_contexts=4, max_vocab=5, max_dim=5))
+@SLOW
+def test_dual_matches_active_set_overparameterized(inst):
+    assume(len(separation_atoms(inst)) > 0)
+    _assert_same_solution(inst, ntp_svm_result(_fresh(inst), method="active-set"))
+
+
+@given(separable_instances(max_contexts=5, max_vocab=5, max_dim=3, overparameterized=False))
+@SLOW
+def test_dual_matches_active_set_rank_deficient(inst):
+    assume(len(separation_atoms(inst)) > 0)
+    _assert_same_solution(inst, ntp_svm_result(_fresh(inst), method="active-set"))
+
+
+@given(one_hot_instances(max_contexts=5, max_vocab=4, separable=True))
+@SLOW
+def test_dual_matches_cvxpy_on_one_hot_crammer_singer(inst):
+    # Remark 1: one-hot W^mm is the Crammer-Singer hard-margin SVM without bias.
+    assume(len(separation_atoms(inst)) > 0)
+    _assert_same_solution(inst, ntp_svm_result(_fresh(inst), method="cvxpy"))
+
+
+@pytest.mark.parametrize(("m", "V", "d", "S"), [(30, 8, 40, 3), (40, 10, 25, 2), (60, 6, 40, 1)])
+def test_dual_matches_cvxpy_and_active_set_on_random_instances(m, V, d, S):
+    inst = _random_instance(m, V, d, S, seed=m)
+    assert is_separable(_fresh(inst))  # these sizes are below the separability threshold
+    for method in ("active-set", "cvxpy"):
+        _assert_same_solution(inst, ntp_svm_result(_fresh(inst), method=method))
+
+
+# -- non-separable instances: never "separable", and bounds never overclaim -----------------
+
+
+def _farkas_bound(inst):
+    """The dense method's Farkas bound: every separator has norm >= 1 / certificate_norm."""
+    sep = is_separable(_fresh(inst))
+    assert not sep
+    return separability_certificate_bound(inst, sep.certificate)
+
+
+@given(non_separable_instances(max_contexts=4, max_vocab=4, max_dim=3))
+@SLOW
+def test_dual_never_claims_separable_and_certificates_check(inst):
+    sep = undecided = None
+    try:
+        sep = decide_separability(_fresh(inst), method="dual-cd", max_seconds=5)
+    except SeparabilityUndecidedError as err:
+        undecided = err
+    if undecided is not None:
+        assert undecided.norm_lower_bound <= _farkas_bound(inst) * (1 + 1e-9)
+    else:
+        assert sep is not None and not sep
+        # The certificate proves what the decision rule needs, checked without solvers.
+        scale = np.sqrt(2) * np.max(np.linalg.norm(inst.embeddings[~inst.supports.all(1)], axis=1))
+        bound = separability_certificate_bound(inst, sep.certificate)
+        assert bound > 0.0 and 1.0 / bound <= SEPARABLE_RTOL * scale
+
+
+def _ascent(inst, **budget):
+    B, _ = reduced_factor(inst)
+    return dual_coordinate_ascent(
+        B,
+        inst.supports,
+        threshold=0.0,  # never concludes "not separable": only the bound is exercised
+        polish=lambda active: None,
+        certificate_norm=lambda C: np.inf,
+        **budget,
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_undecided_bound_is_a_valid_lower_bound_on_separator_norms(seed):
+    # Non-separable by construction (two contexts on one ray with different supports) and
+    # separable ones: the bound is below the true min separator norm (inf, resp. ||W^mm||).
+    rng = np.random.default_rng(seed)
+    H = rng.standard_normal((6, 3))
+    supports = np.zeros((6, 5), dtype=bool)
+    for j in range(6):
+        supports[j, rng.choice(5, size=2, replace=False)] = True
+    separable = seed % 2 == 0
+    if not separable:
+        H[1] = 2.0 * H[0]
+        supports[1] = ~supports[0]
+        supports[1, 4] = False
+        supports[1, 3] = True
+    inst = instance_on_supports(H, supports, seed)
+    with pytest.raises(SeparabilityUndecidedError) as info:
+        _ascent(inst, max_epochs=50)
+    err = info.value
+    assert isinstance(err, SolverError)
+    assert "more time" in str(err) and "d >= m" in str(err)
+    assert err.norm_lower_bound > 0.0  # the ascent proved something
+    if is_separable(_fresh(inst)):
+        W = ntp_svm_result(_fresh(inst), method="active-set").W
+        assert err.norm_lower_bound <= float(np.linalg.norm(W)) * (1 + 1e-9)
+        assert err.margin_upper_bound >= 1.0 / float(np.linalg.norm(W)) * (1 - 1e-9)
+    else:
+        # Never more than the Farkas certificate of the dense method allows (it is inf here).
+        assert err.norm_lower_bound <= _farkas_bound(inst)
+
+
+def test_budget_runs_out_with_the_bracket_in_the_message():
+    inst = _random_instance(40, 10, 20, 3, seed=1)
+    with pytest.raises(SeparabilityUndecidedError, match=r"\|\|W\|\| >= .*gamma\* <=") as info:
+        decide_separability(_fresh(inst), method="dual-cd", max_epochs=2)
+    assert info.value.margin_upper_bound == pytest.approx(1.0 / info.value.norm_lower_bound)
+
+
+# -- wiring ---------------------------------------------------------------------------------
+
+
+def test_method_is_listed_and_auto_keeps_active_set_on_small_instances():
+    assert "dual-cd" in METHODS
+    inst = _random_instance(20, 6, 30, 2, seed=2)  # rank H = m: separable (Lemma 1)
+    assert ntp_svm_result(inst).method == "active-set"
+
+
+def test_auto_uses_dual_beyond_the_dense_size(monkeypatch):
+    import ntpprops._svm_active as active
+
+    monkeypatch.setattr(active, "DENSE_MAX_ENTRIES", 10.0)
+    inst = _random_instance(30, 8, 20, 2, seed=3)  # rank 20 < 30: the dense test would run
+    result = ntp_svm_result(inst)
+    assert result.method == "dual-cd" and result.kkt.ok
+    assert is_separable(inst).margin == pytest.approx(result.margin, rel=W_RTOL)
+
+
+def test_dual_not_separable_raises_with_checkable_certificate():
+    inst = instance_on_supports([[1.0, 1.0], [1.0, 1.0]], [[1, 0, 0], [0, 1, 1]])
+    with pytest.raises(NotSeparableError, match="not NTP-separable") as info:
+        ntp_svm_result(inst, method="dual-cd")
+    sep = info.value.certificate
+    assert not sep and separability_certificate_bound(inst, sep.certificate) >= 1e12
+
+
+def test_zero_embedding_is_not_separable_exactly():
+    inst = instance_on_supports([[0.0, 0.0], [1.0, 2.0]], [[1, 0, 0], [0, 1, 1]])
+    sep = decide_separability(inst, method="dual-cd")
+    assert not sep and separability_certificate_bound(inst, sep.certificate) == np.inf
