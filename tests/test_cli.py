@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntpprops import NTPInstance
+from ntpprops import NTPInstance, SolverError
 from ntpprops.cli import _analysis as analysis_module
 from ntpprops.cli import main
 from ntpprops.cli._claims import STATUSES
@@ -379,6 +379,54 @@ def test_full_supports_converge_to_w_star_plus_initial_perp_part(capsys, tmp_pat
         assert "every support is full" in claims[tag]["reason"]
 
 
+def test_undecided_separability_is_reported_not_guessed(
+    capsys, tmp_path, non_separable_npz, monkeypatch
+):
+    # A separability solver that runs out of budget: verify must finish, train every optimizer,
+    # say "undecided" and keep every claim that needs the verdict in the report, with why.
+    def undecided(inst):
+        raise SolverError("out of budget: every separator has ||W|| >= 12")
+
+    monkeypatch.setattr(analysis_module, "is_separable", undecided)
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(non_separable_npz),
+                           "--out", str(out_dir), *FAST)  # fmt: skip
+    assert status == 0, out + err
+    assert "separable = undecided" in out and "out of budget" in out
+    report = read_report(out_dir)
+    assert report["instance"]["separable"] is None
+    assert "out of budget" in report["instance"]["separability_note"]
+    claims = claims_by_id(report)
+    assert set(claims) == CLAIM_IDS  # nothing silently dropped
+    for tag in ("def2", "def3", "prop1", "descent", "thm2"):
+        assert claims[tag]["status"] == "not_applicable", tag
+        assert "undecided" in claims[tag]["reason"] and "||W|| >= 12" in claims[tag]["reason"]
+    assert set(report["timings_seconds"]) >= {"training gd", "training ngd", "training adam"}
+
+
+def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separable_npz):
+    out_dir = tmp_path / "r"
+    # 1e-9 s per stage cannot hold 300 steps: each optimizer runs the probe's 20 steps.
+    status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),
+                           *FAST, "--stage-budget", "1e-9")  # fmt: skip
+    assert status in (0, 1), out + err
+    report = read_report(out_dir)
+    scaled = report["scaled_stages"]
+    assert set(scaled) == {"training gd", "training ngd", "training adam"}
+    assert all(note.startswith("20 of 300 steps") for note in scaled.values()), scaled
+    assert "scaled down to fit the stage budget" in out
+    assert "Stages scaled down" in (out_dir / "report.md").read_text()
+
+
+def test_no_stage_budget_runs_every_step(capsys, tmp_path, separable_npz):
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),
+                           *FAST, "--stage-budget", "0")  # fmt: skip
+    assert status == 0, out + err
+    assert read_report(out_dir)["scaled_stages"] == {}
+    assert "scaled down" not in out
+
+
 # -- corpora --------------------------------------------------------------------------------
 
 
@@ -472,6 +520,8 @@ def test_bad_data_files_exit_2_with_one_line(capsys, tmp_path, arrays, needle):
         (["verify", "--corpus", "missing.txt", "--context-length", "1"], "not found"),
         (["verify", "--context-length", "2"], "--corpus"),
         (["verify", "--steps", "0"], "--steps"),
+        (["verify", "--stage-budget", "-1"], "--stage-budget"),
+        (["verify", "--stage-budget", "nan"], "--stage-budget"),
         (["verify", "--tokens", "bytes"], "invalid choice"),
         (["verify", "--data", "a.npz", "--corpus", "b.txt"], "not allowed"),
         (["explore", "no-such-conjecture"], "unknown conjecture"),

@@ -12,12 +12,13 @@ from numpy.typing import NDArray
 
 from ntpprops._certify import certify_gd_bias
 from ntpprops._compat import CompatibilityResult, is_compatible
-from ntpprops._errors import NotSeparableError
+from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._limits import Limits
 from ntpprops._loss import safe_step_size, smoothness_bound
 from ntpprops._optim import train
 from ntpprops._regpath import regularization_path
-from ntpprops._separability import is_separable
+from ntpprops._separability import SeparabilityResult, is_separable
 from ntpprops._svm import ntp_svm_result
 
 __all__ = ["PAPER_GD_LR", "PAPER_LR", "Analysis", "RunConfig", "analyse", "lecun_normal"]
@@ -31,6 +32,14 @@ PAPER_LR = 0.01
 #: The optimizers of App. A, in report order. Only GD is covered by the theory.
 OPTIMIZER_NAMES = ("gd", "ngd", "adam")
 
+#: Default wall-time budget (seconds) of each training run and of the regularisation path.
+#: With three optimizers, the path, certification (60 s) and the GD plateau (30 s), a run
+#: stays near ten minutes on the largest instance; the paper's instance needs a few seconds.
+STAGE_BUDGET = 120.0
+
+#: Steps of the probe run that times one step of an optimizer before the real run.
+PROBE_STEPS = 20
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -41,6 +50,7 @@ class RunConfig:
     regpath_points: int = 4
     certify_budget: float = 60.0
     optimizers: tuple[str, ...] = OPTIMIZER_NAMES
+    stage_budget: float = STAGE_BUDGET
 
 
 @dataclass
@@ -51,9 +61,13 @@ class Analysis:
     ----------
     inst : NTPInstance
     compat : CompatibilityResult
-    sep : SeparabilityResult
+    sep : SeparabilityResult or None
+        ``None`` when the separability test could not decide at this size (see ``sep_error``).
     svm : SVMResult or None
-        ``None`` when not separable.
+        ``None`` when not separable (or undecided).
+    limits : Limits
+        ``W*`` and ``W^mm`` as solved above, shared by every training run and the
+        certification (nothing is solved twice).
     w0 : ndarray, shape (V, d)
         The LeCun-normal initialisation shared by every optimizer.
     gd_lr, gd_lr_note : float, str
@@ -70,6 +84,11 @@ class Analysis:
         limits to tolerance, within ``config.certify_budget`` seconds).
     timings : dict of str to float
         Wall-clock seconds per stage.
+    sep_error : str
+        Why ``sep`` is ``None`` (the solver's message, with what it proved).
+    scaled : dict of str to str
+        Stages run smaller than asked because the full size would exceed
+        ``config.stage_budget``: what was asked, what ran and why.
     extras : dict
         Input-specific data (e.g. the conditional entropies of a corpus per context length).
     """
@@ -77,8 +96,9 @@ class Analysis:
     inst: NTPInstance
     config: RunConfig
     compat: CompatibilityResult
-    sep: Any
+    sep: SeparabilityResult | None
     svm: Any
+    limits: Limits
     w0: FloatArray
     gd_lr: float
     gd_lr_note: str
@@ -89,6 +109,13 @@ class Analysis:
     plateau: list[tuple[int, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    sep_error: str = ""
+    scaled: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def separable(self) -> bool | None:
+        """The separability verdict, ``None`` when undecided."""
+        return None if self.sep is None else bool(self.sep.separable)
 
     @property
     def w_star(self) -> FloatArray | None:
@@ -131,7 +158,7 @@ def regpath_norms(analysis: Analysis, points: int) -> FloatArray:
 def analyse(
     inst: NTPInstance,
     config: RunConfig,
-    stage: Callable[[str], None] = lambda label: None,
+    stage: Callable[[str, float | None], None] = lambda label, eta: None,
 ) -> Analysis:
     """Compute ``W*``, separability, ``W^mm``, the training runs and the regularisation path.
 
@@ -140,48 +167,133 @@ def analyse(
     inst : NTPInstance
     config : RunConfig
     stage : callable
-        Called with a label as each stage starts (progress reporting); see :func:`stage_count`.
+        Called with a label and the stage's expected seconds (or None) as each stage starts
+        (progress reporting); see :func:`stage_count`.
     """
     timings: dict[str, float] = {}
 
-    def timed(label: str, fn: Callable[[], Any]) -> Any:
-        stage(label)
+    def timed(label: str, fn: Callable[[], Any], expected: float | None = None) -> Any:
+        stage(label, expected)
         start = time.perf_counter()
         value = fn()
         timings[label] = time.perf_counter() - start
         return value
 
     compat = timed("compatibility", lambda: is_compatible(inst))
-    sep = timed("separability", lambda: is_separable(inst))
+    sep, sep_error = timed("separability", lambda: _separability(inst))
     svm = None
     if sep:
         svm = timed("NTP-SVM", lambda: _svm_or_none(inst))
+    # The limits as solved here, handed to every run: W^mm is not wanted when it does not
+    # exist or its solver could not decide (that would only repeat the failing solve).
+    limits = Limits.of(
+        inst,
+        w_star=compat.w_star if compat.compatible else False,
+        w_mm=svm.W if svm is not None else False,
+        verify=False,
+    )
     lr, note = gd_step_size(inst)
-    analysis = Analysis(inst, config, compat, sep, svm, lecun_normal(inst, config.seed), lr, note)
+    analysis = Analysis(
+        inst, config, compat, sep, svm, limits, lecun_normal(inst, config.seed), lr, note
+    )
     analysis.timings = timings
+    analysis.sep_error = sep_error
     for name in config.optimizers:
         rate = lr if name == "gd" else PAPER_LR
+        steps, expected = _budgeted_steps(analysis, name, rate)
         analysis.runs[name] = timed(
             f"training {name}",
-            lambda name=name, rate=rate: train(
-                inst, method=name, steps=config.steps, lr=rate, init=analysis.w0
+            lambda name=name, rate=rate, steps=steps: train(
+                inst, method=name, steps=steps, lr=rate, init=analysis.w0, limits=limits
             ),
+            expected,
         )
     if config.regpath_points > 0 and svm is not None and compat:
-        norms = regpath_norms(analysis, config.regpath_points)
-        analysis.regpath = timed("regularisation path", lambda: regularization_path(inst, norms))
+        analysis.regpath = timed("regularisation path", lambda: _budgeted_path(analysis))
     elif config.regpath_points <= 0:
         analysis.regpath_error = "skipped (--regpath-points 0, the --quick default)"
+    elif sep is None:
+        analysis.regpath_error = f"not run: separability undecided ({sep_error})"
     if "gd" in analysis.runs and not (compat and sep):
         analysis.plateau = timed("GD plateau", lambda: gd_plateau(analysis))
     if config.certify_budget > 0 and svm is not None and compat:
         analysis.certificate = timed(
             "certifying Theorem 2",
             lambda: certify_gd_bias(
-                inst, lr=lr, time_budget=config.certify_budget, init=analysis.w0, w_mm=svm.W
+                inst, lr=lr, time_budget=config.certify_budget, init=analysis.w0, limits=limits
             ),
         )
     return analysis
+
+
+def _separability(inst: NTPInstance) -> tuple[SeparabilityResult | None, str]:
+    """:func:`is_separable`, or ``None`` with the reason when it cannot decide at this size."""
+    try:
+        return is_separable(inst), ""
+    except SolverError as exc:
+        return None, str(exc)
+
+
+def _budgeted_steps(analysis: Analysis, name: str, rate: float) -> tuple[int, float | None]:
+    """``config.steps``, or fewer when a probe run shows they would exceed the stage budget.
+
+    The probe (:data:`PROBE_STEPS` steps, no limits) is timed after a warm-up of one step, so
+    one-time costs (compilation, caches) are not extrapolated.
+
+    Returns
+    -------
+    steps : int
+    expected : float or None
+        The probe's estimate of the run's seconds (None when no probe ran).
+    """
+    config, inst = analysis.config, analysis.inst
+    if config.stage_budget <= 0 or config.steps <= PROBE_STEPS:
+        return config.steps, None
+    train(inst, method=name, steps=1, lr=rate, init=analysis.w0, record=2, limits=False)
+    start = time.perf_counter()
+    train(inst, method=name, steps=PROBE_STEPS, lr=rate, init=analysis.w0, record=2, limits=False)
+    per_step = (time.perf_counter() - start) / PROBE_STEPS
+    if per_step * config.steps <= config.stage_budget:
+        return config.steps, per_step * config.steps
+    steps = max(PROBE_STEPS, _round_down(config.stage_budget / per_step))
+    analysis.scaled[f"training {name}"] = (
+        f"{steps} of {config.steps} steps: {per_step * 1e3:.3g} ms per step would need "
+        f"{per_step * config.steps:.0f} s, over the {config.stage_budget:g} s stage budget "
+        "(--stage-budget)"
+    )
+    return steps, per_step * steps
+
+
+def _budgeted_path(analysis: Analysis) -> Any:
+    """The regularisation path, with fewer points when the first two show it would not fit.
+
+    The first two points are solved alone and timed; the whole grid is solved (from scratch:
+    the path warm-starts internally) only when that time scaled to every point fits the
+    stage budget, else the two-point path is kept.
+    """
+    config, inst = analysis.config, analysis.inst
+    norms = regpath_norms(analysis, config.regpath_points)
+    budget = config.stage_budget
+    if budget <= 0 or len(norms) <= 2:
+        return regularization_path(inst, norms)
+    start = time.perf_counter()
+    first = regularization_path(inst, norms[:2])
+    seconds = time.perf_counter() - start
+    # Points further out cost at least as much as the first ones (smaller multipliers).
+    if seconds * (1 + len(norms) / 2) <= budget:
+        return regularization_path(inst, norms)
+    analysis.scaled["regularisation path"] = (
+        f"2 of {len(norms)} norms (B = {norms[0]:.4g}, {norms[1]:.4g}): the first two took "
+        f"{seconds:.0f} s, so all {len(norms)} would exceed the {budget:g} s stage budget "
+        "(--stage-budget)"
+    )
+    return first
+
+
+def _round_down(value: float) -> int:
+    """``value`` rounded down to two significant digits (a readable step count)."""
+    digits = max(0, len(str(int(value))) - 2)
+    return int(value) // 10**digits * 10**digits
 
 
 #: Fraction of the excess loss kept over a decade of GD iterations that counts as levelling
@@ -216,7 +328,9 @@ def gd_plateau(analysis: Analysis) -> list[tuple[int, float]]:
         and 10 * done <= PLATEAU_MAX_STEPS
         and time.perf_counter() - start < PLATEAU_SECONDS
     ):
-        more = train(analysis.inst, "gd", steps=9 * done, lr=analysis.gd_lr, init=W, record=2)
+        more = train(
+            analysis.inst, "gd", steps=9 * done, lr=analysis.gd_lr, init=W, record=2, limits=False
+        )
         W, done = more.W, 10 * done
         points.append((done, float(more.excess_loss[-1])))
     return points

@@ -161,6 +161,8 @@ def check_def1(a: Analysis) -> Claim:
 def check_def2(a: Analysis) -> Claim:
     statement = "Definition 2: some W in F-perp has every NTP margin >= 1 (separable)"
     inst, sep = a.inst, a.sep
+    if sep is None:
+        return Claim("def2", statement, "not_applicable", reason=_undecided_reason(a))
     if sep.separable:
         W = sep.witness
         scores = logits(inst, W)
@@ -245,8 +247,9 @@ def check_lemma1(a: Analysis) -> Claim:
     if inst.dim <= inst.m or rank < inst.m:
         why = f"d = {inst.dim} <= m = {inst.m}" if inst.dim <= inst.m else f"rank H = {rank} < m"
         return Claim("lemma1", statement, "not_applicable", measured, why)
-    measured |= {"compatible": a.compat.compatible, "separable": bool(a.sep.separable)}
-    return Claim("lemma1", statement, _verdict(a.compat.compatible and a.sep.separable), measured)
+    # rank H = m: the separability test takes Lemma 1's route, which always decides.
+    measured |= {"compatible": a.compat.compatible, "separable": a.separable}
+    return Claim("lemma1", statement, _verdict(a.compat.compatible and bool(a.separable)), measured)
 
 
 def check_remark1(a: Analysis) -> Claim:
@@ -297,6 +300,9 @@ def check_prop1(a: Analysis) -> Claim:
         statement = "Proposition 1: CE(W) > H for every finite W, reached only at infinity"
         reason = "every support is full (S_j = V): H is attained at W* (see fullsupport)"
         return Claim("prop1", statement, "not_applicable", reason=reason)
+    if a.sep is None:
+        statement = "Proposition 1: CE reaches H (in the limit) iff compatible and separable"
+        return Claim("prop1", statement, "not_applicable", reason=_undecided_reason(a))
     if a.compat.compatible and a.sep.separable:
         statement = (
             "Proposition 1: compatible and separable, so CE(W) > H for every finite W while "
@@ -342,7 +348,9 @@ def _failing_conditions(a: Analysis) -> str:
     parts = []
     if not a.compat.compatible:
         parts.append(f"not compatible (certificate norm {a.compat.certificate_norm:.3g})")
-    if not a.sep.separable:
+    if a.sep is None:
+        parts.append("separability undecided")
+    elif not a.sep.separable:
         parts.append(f"not separable (certificate norm {float(a.sep.certificate_norm):.3g})")
     return " and ".join(parts)
 
@@ -358,10 +366,18 @@ def _no_wmm_reason(a: Analysis) -> str:
             "every support is full (S_j = V): nothing diverges and W^mm does not exist "
             "(see fullsupport)"
         )
+    if a.sep is None:
+        return _undecided_reason(a)
     return _not_separable_reason(a)
 
 
+def _undecided_reason(a: Analysis) -> str:
+    """The claim needs the separability verdict, which the solver could not reach."""
+    return f"needs the NTP-separability verdict, undecided at this size: {a.sep_error}"
+
+
 def _not_separable_reason(a: Analysis) -> str:
+    assert a.sep is not None
     bound = separability_certificate_bound(a.inst, a.sep.certificate)
     return (
         "needs NTP-separability, which fails: the Farkas certificate proves every separator "

@@ -10,7 +10,7 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    """Show ``[#####.....] 3/8 training adam (12.3 s)`` on ``stream`` when it is a TTY.
+    """Show ``[#####.....] 3/8 training adam (12.3 s, stage ETA ~40 s)`` on a TTY ``stream``.
 
     Parameters
     ----------
@@ -31,9 +31,12 @@ class Progress:
         isatty = getattr(self.stream, "isatty", None)
         self.enabled = bool(isatty and isatty())
 
-    def stage(self, label: str) -> None:
-        """Announce the stage now starting (advances the bar after the previous one)."""
-        self._draw(label)
+    def stage(self, label: str, expected: float | None = None) -> None:
+        """Announce the stage now starting (advances the bar after the previous one).
+
+        ``expected`` is the stage's estimated seconds, shown as its ETA when known.
+        """
+        self._draw(label if expected is None else f"{label}, stage ETA ~{expected:.0f} s")
         self.done = min(self.done + 1, self.total)
 
     def close(self) -> None:
@@ -50,6 +53,6 @@ class Progress:
         filled = self.width * self.done // self.total
         bar = "#" * filled + "." * (self.width - filled)
         elapsed = time.perf_counter() - self.start
-        line = f"[{bar}] {self.done}/{self.total} {label} ({elapsed:.1f} s)"
+        line = f"[{bar}] {self.done}/{self.total} {label} ({elapsed:.1f} s elapsed)"
         self.stream.write("\r" + line[:100].ljust(100))
         self.stream.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,8 @@ def describe_instance(a: Analysis) -> dict[str, Any]:
         "dim": inst.dim,
         "entropy": inst.entropy,
         "compatible": bool(a.compat.compatible),
-        "separable": bool(a.sep.separable),
+        "separable": a.separable,  # None (null): undecided at this size, see separability_note
+        "separability_note": a.sep_error or None,
         "samples": None if inst.counts is None else int(inst.counts.sum()),
         "support_sizes": {"min": int(sizes.min()), "max": int(sizes.max())},
         "rank_H": int(np.linalg.matrix_rank(inst.embeddings)),
@@ -65,7 +66,7 @@ def describe_instance(a: Analysis) -> dict[str, Any]:
         "gd_lr_note": a.gd_lr_note,
         "norm_w_star": None if a.w_star is None else float(np.linalg.norm(a.w_star)),
         "norm_w_mm": None if a.w_mm is None else float(np.linalg.norm(a.w_mm)),
-        "margin": float(a.sep.margin),
+        "margin": None if a.sep is None else float(a.sep.margin),
     }
 
 
@@ -194,14 +195,19 @@ def measured_summary(claim: Claim, width: int = 78) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def render_table(claims: Sequence[Claim], width: int = 78) -> str:
-    """The terminal table: claim, what was measured, verdict."""
+def render_table(
+    claims: Sequence[Claim], width: int = 78, scaled: Mapping[str, str] | None = None
+) -> str:
+    """The terminal table: claim, what was measured, verdict; then the scaled-down stages."""
     rows = [("claim", "measured", "verdict")]
     rows += [(c.id, measured_summary(c, width), VERDICT_TEXT[c.status]) for c in claims]
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     lines = [f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}" for r in rows]
     lines.insert(1, "-" * len(lines[0]))
+    if scaled:
+        lines += ["", "scaled down to fit the stage budget:"]
+        lines += [f"  {stage}: {note}" for stage, note in scaled.items()]
     return "\n".join(lines)
 
 
@@ -227,6 +233,7 @@ def write_reports(
         "exit_status": exit_status(claims),
         "timings_seconds": {**a.timings, **meta.get("timings", {})},
         "figures": [{"caption": cap, "file": path.name} for cap, path in figures],
+        "scaled_stages": dict(a.scaled),
     }
     document = jsonable(document)
     (out / "report.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
@@ -268,6 +275,10 @@ def _markdown(doc: dict[str, Any]) -> str:
         )
     counts = doc["summary"]
     lines += ["", ", ".join(f"{v} {k}" for k, v in counts.items()) + ".", ""]
+    if doc["scaled_stages"]:
+        lines += ["## Stages scaled down to fit the budget", ""]
+        lines += [f"- {stage}: {_md(note)}" for stage, note in doc["scaled_stages"].items()]
+        lines.append("")
     if doc["figures"]:
         lines += ["## Figures", ""]
         for fig in doc["figures"]:

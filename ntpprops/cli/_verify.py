@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
 from ntpprops._errors import NTPError
 from ntpprops._instance import NTPInstance
-from ntpprops.cli._analysis import RunConfig, analyse, stage_count
+from ntpprops.cli._analysis import STAGE_BUDGET, RunConfig, analyse, stage_count
 from ntpprops.cli._claims import check_all
 from ntpprops.cli._inputs import UsageError, load_corpus, load_npz
 from ntpprops.cli._plots import OPTIMIZER_TITLES, plot_geometry, plot_training
@@ -72,6 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="time for certifying Theorem 2's limits (0 skips; default 60, quick 0)",
+    )
+    parser.add_argument(
+        "--stage-budget",
+        type=float,
+        metavar="SECONDS",
+        default=STAGE_BUDGET,
+        help="wall time per training run and for the regularisation path: a stage that would "
+        f"take longer runs fewer steps or points and the report says so (0: no limit; "
+        f"default {STAGE_BUDGET:g})",
     )
     parser.add_argument("--no-plots", action="store_true", help="write no PNG figures")
 
@@ -179,7 +188,15 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         budget = 0.0 if args.quick else 60.0
     if not budget >= 0:  # also rejects nan
         raise UsageError(f"--certify-budget must be >= 0 seconds, got {budget}")
-    return RunConfig(steps=steps, seed=args.seed, regpath_points=points, certify_budget=budget)
+    if not args.stage_budget >= 0:  # also rejects nan
+        raise UsageError(f"--stage-budget must be >= 0 seconds, got {args.stage_budget}")
+    return RunConfig(
+        steps=steps,
+        seed=args.seed,
+        regpath_points=points,
+        certify_budget=budget,
+        stage_budget=args.stage_budget,
+    )
 
 
 def run_verify(args: argparse.Namespace, version: str, stdout: TextIO | None = None) -> int:
@@ -256,12 +273,14 @@ def _print_summary(
     print(
         f"instance: m = {inst.m}, V = {inst.vocab_size}, d = {inst.dim}, "
         f"H = {inst.entropy:.4f} nats, compatible = {bool(a.compat)}, "
-        f"separable = {bool(a.sep)}",
+        f"separable = {'undecided' if a.sep is None else bool(a.sep)}",
         file=stdout,
     )
+    if a.sep is None:
+        print(f"separability: undecided ({a.sep_error})", file=stdout)
     print(f"GD step: {a.gd_lr_note}", file=stdout)
     print("", file=stdout)
-    print(render_table(claims), file=stdout)
+    print(render_table(claims, scaled=a.scaled), file=stdout)
     print("", file=stdout)
     counts = summary_counts(claims)
     print(", ".join(f"{n} {status}" for status, n in counts.items()), file=stdout)
