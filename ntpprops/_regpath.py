@@ -45,11 +45,16 @@ and the same factor gives ``P_F`` in kernel form (applied twice for orthogonalit
 logits are shifted to be exactly zero on the supports, and its gradient and Hessian products
 are built from out-of-support terms only. Each norm is solved on the sphere ``||c|| = B`` by
 Riemannian Newton-CG (projected PCG, Jacobi preconditioners, forcing
-``min(0.1, sqrt(||r_k|| / ||r_0||))``, ``O(m V r)`` per Hessian-vector product), with the same
-block freezing, logit-step cap and Armijo search as the dense method; norms are continued with
-ratio ``MF_MAX_NORM_RATIO`` from a secant predictor. It stops at ``MF_STEP_RTOL`` relative
-steps and reports the KKT residual it reached per point; caps on Newton steps, CG iterations and
-Hessian-vector products per norm raise :class:`SolverError` instead of running on.
+``min(0.1, ||r_k|| / ||r_0||)`` floored at what the KKT target needs; each Hessian-vector
+product is two ``O(m V r)`` GEMMs, ``G (X_F + D)^T`` and ``M^T G``, the ``F`` adjoint taking a
+sparse support term on top), with the same block freezing (read off the joint step), logit-step
+cap and Armijo search as the dense method; norms are continued with ratio
+``MF_MAX_NORM_RATIO`` from a secant predictor. A point is certified converged once its relative
+KKT residual is at most ``MF_KKT_RTOL`` (norms inserted for the continuation:
+``MF_CONTINUATION_KKT_RTOL``, they are warm starts only), or at ``MF_STEP_RTOL`` relative
+steps, and reports the KKT residual it reached; caps on Newton steps, CG iterations and
+Hessian-vector products per norm raise :class:`SolverError` instead of running on. Work
+counters per norm are logged at DEBUG level (``bench/bench_regpath.py``).
 
 When the infimum of ``CE`` is attained (e.g. not separable, or full supports) at a finite
 ``W_inf``, the constraint is inactive for ``B >= ||W_inf||``: there ``W_B = W_inf``, the
