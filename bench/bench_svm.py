@@ -4,6 +4,8 @@ Usage::
 
     python bench/bench_svm.py            # small sizes (paper size and one-hot), a few seconds
     python bench/bench_svm.py --large    # adds (200, 50, 250), (500, 100, 600), (1000, 200, 1200)
+    python bench/bench_svm.py --dual NAME  # one instance beyond the dense solver: is_separable
+                                           # by dual-cd (NAME: random1000, lowrank500, gpl3)
 
 Each cell (solver x instance) runs in a fresh subprocess, so its peak resident memory
 (``ru_maxrss``) is its own; the table also prints the resident size of a process that only
@@ -33,6 +35,12 @@ LARGE = [
 ]
 #: Cells skipped because they would exceed two minutes.
 SKIP_CVXPY = {"large", "huge"}
+#: Instances beyond the dense min-norm point (``--dual``): (m, V, d, S) or the GPL-3 text.
+DUAL = {
+    "random1000": (1000, 1000, 512, 6),
+    "lowrank500": (500, 400, 300, 2),
+    "gpl3": None,
+}
 SEED = 20240229
 REPEATS = 5  # small cells: median of this many solves on fresh copies
 
@@ -110,6 +118,46 @@ def run_cell(solver: str, m: int, V: int, d: int, S: int, repeats: int) -> dict:
     }
 
 
+def run_dual(name: str) -> None:
+    """``is_separable`` on one large instance (auto: dual-cd), with time, verdict, bound, RSS."""
+    import resource
+
+    import ntpprops
+    from ntpprops._errors import SeparabilityUndecidedError
+    from ntpprops._separability import separability_certificate_bound
+    from ntpprops._svm_active import active_set_fits
+
+    if DUAL[name] is None:
+        from ntpprops.cli._inputs import load_corpus
+
+        corpus = load_corpus("/usr/share/common-licenses/GPL-3", "words")
+        usable = [s for s in corpus.sequences if len(s) > 1]
+        inst = ntpprops.NTPInstance.from_sequences(usable, "gaussian", 1, dim=384, seed=0)
+    else:
+        inst = build(*DUAL[name])
+    print(
+        f"{name}: (m, V, d) = ({inst.m}, {inst.vocab_size}, {inst.dim}), "
+        f"mean S = {inst.support_sizes.mean():.2f}, dense fits: {active_set_fits(inst)}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    try:
+        sep = ntpprops.is_separable(inst)
+        seconds = time.perf_counter() - start
+        if sep:
+            result = ntpprops.ntp_svm_result(inst)
+            print(
+                f"separable in {seconds:.1f} s: margin {sep.margin:.4g}, method "
+                f"{result.method}, KKT worst {result.kkt.worst:.1e}"
+            )
+        else:
+            bound = separability_certificate_bound(inst, sep.certificate)
+            print(f"not separable in {seconds:.1f} s: certificate bound ||W|| >= {bound:.3g}")
+    except SeparabilityUndecidedError as err:
+        print(f"undecided after {time.perf_counter() - start:.1f} s: {err}")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def baseline_rss() -> float:
     import resource
 
@@ -135,9 +183,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also run the large sizes")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    parser.add_argument("--dual", choices=sorted(DUAL), help="one instance beyond the dense size")
     parser.add_argument("--cell", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dual:
+        print(environment())
+        run_dual(args.dual)
+        return
     if args.baseline:
         print(json.dumps({"maxrss_mb": baseline_rss()}))
         return
