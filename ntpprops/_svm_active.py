@@ -640,8 +640,11 @@ def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> Dua
     cached = inst._cache.get("svm_dual_outcome")
     if cached is None:
         B, _ = reduced_factor(inst)
-        atoms = separation_atoms(inst)
-        scale = float(np.sqrt(2.0) * np.max(np.linalg.norm(B[atoms.ctx], axis=1), initial=0.0))
+        # max_i ||A_i|| over contexts with out atoms (per context: B[atoms.ctx] would be an
+        # (n_out, r) copy, 7 GB on the GPL-3 text).
+        has_out = ~np.all(inst.supports, axis=1)
+        norms = np.linalg.norm(B, axis=1)[has_out]
+        scale = float(np.sqrt(2.0) * np.max(norms, initial=0.0))
         cached = dual_coordinate_ascent(
             B,
             inst.supports,
