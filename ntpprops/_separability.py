@@ -189,7 +189,8 @@ def is_separable(inst: NTPInstance) -> SeparabilityResult:
     Raises
     ------
     SolverError
-        If the min-norm-point solve or the NTP-SVM fails verification.
+        If the min-norm-point solve or the NTP-SVM fails verification, or (the subclass
+        ``SeparabilityUndecidedError``) the dual ascent runs out of time undecided.
 
     Notes
     -----
@@ -197,6 +198,10 @@ def is_separable(inst: NTPInstance) -> SeparabilityResult:
     (by the active-set method of :mod:`ntpprops._svm_active`). Otherwise the min-norm point
     ``gamma*`` of the projected atoms decides: separable iff
     ``gamma* > SEPARABLE_RTOL * max_i ||A_i||`` (see :data:`ntpprops._svm_active.SEPARABLE_RTOL`).
+    Beyond the dense min-norm point's size the dual block-coordinate ascent of
+    :mod:`ntpprops._svm_dual` decides within a time budget, or raises
+    :class:`~ntpprops._errors.SeparabilityUndecidedError` (a :class:`SolverError`) with the
+    proven bound on ``gamma*``.
     """
     cached = inst._cache.get("separability")
     if cached is None:
