@@ -43,6 +43,7 @@ from ntpprops._loss import (
     smoothness_bound,
     softmax,
 )
+from ntpprops._regpath import MF_KKT_RTOL as PATH_MF_KKT_RTOL
 from ntpprops._regpath import STEP_RTOL as PATH_STEP_RTOL
 from ntpprops._separability import separability_certificate_bound
 from ntpprops._subspace import f_dimension, project_f, project_f_perp
@@ -694,7 +695,9 @@ def check_thm1(a: Analysis) -> Claim:
     weights = np.asarray(path.weights)
     sizes = np.linalg.norm(weights.reshape(len(norms), -1), axis=1)
     on_sphere = float(np.max(np.abs(sizes - norms) / norms))
-    kkt, kkt_tol = _ball_kkt(inst, weights, np.asarray(path.multipliers), norms)
+    kkt, kkt_tol = _ball_kkt(
+        inst, weights, np.asarray(path.multipliers), norms, path.method
+    )
     excess = np.asarray(path.excess_loss)
     # min CE over nested balls cannot rise with B; the excess is accurate to SOLVE_RTOL
     # relatively, down to the path's documented absolute floor of 1e-30.
@@ -703,7 +706,8 @@ def check_thm1(a: Analysis) -> Claim:
     cos, dist = _cos_and_dist(a, weights)
     gate = _proven_gate(a, excess=excess, norms=sizes, cos=cos, dist=dist)
     converged = bool(np.all(path.converged))
-    multipliers_ok = bool(np.all(np.asarray(path.multipliers) >= 0))
+    # lam_B = -<grad CE, W_B> / B^2 up to the KKT residual: it is known to kkt_tol / B.
+    multipliers_ok = bool(np.all(np.asarray(path.multipliers) >= -kkt_tol / norms))
     ok = (
         converged
         and on_sphere <= QP_RTOL
@@ -753,14 +757,21 @@ def _cos_and_dist(a: Analysis, weights: FloatArray) -> tuple[FloatArray, FloatAr
 
 
 def _ball_kkt(
-    inst: NTPInstance, weights: FloatArray, multipliers: FloatArray, norms: FloatArray
+    inst: NTPInstance,
+    weights: FloatArray,
+    multipliers: FloatArray,
+    norms: FloatArray,
+    method: str = "dense",
 ) -> tuple[FloatArray, FloatArray]:
     """``||grad CE(W_B) + lam_B W_B||`` per point, and the tolerance the solver guarantees.
 
-    The path stops when the Newton step of ``CE + lam/2 ||W||^2`` is below ``STEP_RTOL``
-    relative (per block, so at most ``2 STEP_RTOL B`` in all); the residual is the Hessian
-    times that step, ``<= (L + lam) 2 STEP_RTOL B``. The gradient's own rounding is eps
-    times its scale ``sum_j pi_j 2 ||h_j||`` (``|q_j - p_j|_1 <= 2``), with room 64.
+    The dense path stops when the Newton step of ``CE + lam/2 ||W||^2`` is below
+    ``STEP_RTOL`` relative (per block, so at most ``2 STEP_RTOL B`` in all); the residual is
+    the Hessian times that step, ``<= (L + lam) 2 STEP_RTOL B``. The matrix-free path stops
+    when each of its two blocks has ``||grad CE + lam c|| <= MF_KKT_RTOL (||g_abs|| + lam B)``
+    with ``||g_abs|| <= scale``: at most ``2 MF_KKT_RTOL (scale + lam B)`` in all. The
+    gradient's own rounding is eps times its scale ``sum_j pi_j 2 ||h_j||``
+    (``|q_j - p_j|_1 <= 2``), with room 64.
     """
     L = smoothness_bound(inst)
     scale = float(inst.context_weights @ (2.0 * np.linalg.norm(inst.embeddings, axis=1)))
@@ -770,8 +781,11 @@ def _ball_kkt(
             for W, lam in zip(weights, multipliers, strict=True)
         ]
     )
-    tol = (L + multipliers) * 2.0 * PATH_STEP_RTOL * norms + 64.0 * EPS * scale
-    return residual, tol
+    if method == "dense":
+        solver = (L + multipliers) * 2.0 * PATH_STEP_RTOL * norms
+    else:
+        solver = 2.0 * PATH_MF_KKT_RTOL * (scale + multipliers * norms)
+    return residual, solver + 64.0 * EPS * scale
 
 
 @dataclass
