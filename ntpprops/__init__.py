@@ -32,6 +32,7 @@ from ntpprops._errors import (
     NotCompatibleError,
     NotSeparableError,
     NTPError,
+    SeparabilityUndecidedError,
     SolverError,
 )
 from ntpprops._instance import NTPInstance
@@ -74,6 +75,7 @@ __all__ = [
     "RegularizationPath",
     "SVMResult",
     "SeparabilityResult",
+    "SeparabilityUndecidedError",
     "SolverError",
     "TrainResult",
     "__version__",

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._atoms import Atoms, atom_coefficients
-from ntpprops._errors import InvalidInstanceError
+from ntpprops._errors import InvalidInstanceError, SeparabilityUndecidedError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._subspace import project_f_coefficients
 from ntpprops._threads import single_blas_thread
@@ -174,12 +174,17 @@ def separability_certificate_bound(inst: NTPInstance, certificate: ArrayLike) ->
 
 
 @single_blas_thread
-def is_separable(inst: NTPInstance) -> SeparabilityResult:
+def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> SeparabilityResult:
     """Decide NTP-separability (Definition 2) and return a witness or a certificate.
 
     Parameters
     ----------
     inst : NTPInstance
+    max_seconds : float, optional
+        Time budget of the dual ascent used beyond the dense method's size (default
+        :data:`ntpprops._svm_dual.DUAL_MAX_SECONDS`); the exact dense and Lemma 1 routes
+        ignore it. An undecided answer is remembered with its budget: asking again with the
+        same or a smaller budget raises at once, a larger one tries again.
 
     Returns
     -------
@@ -204,8 +209,20 @@ def is_separable(inst: NTPInstance) -> SeparabilityResult:
     proven bound on ``gamma*``.
     """
     cached = inst._cache.get("separability")
-    if cached is None:
-        from ntpprops._svm_active import decide_separability
+    if cached is not None:
+        return cached
+    from ntpprops._svm_active import DUAL_MAX_SECONDS, decide_separability
 
-        cached = inst._cache["separability"] = decide_separability(inst)
+    budget = DUAL_MAX_SECONDS if max_seconds is None else float(max_seconds)
+    if not budget > 0:  # also rejects nan
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds!r}")
+    undecided = inst._cache.get("separability_undecided")
+    if undecided is not None and undecided[0] >= budget:
+        raise undecided[1]
+    try:
+        cached = decide_separability(inst, max_seconds=budget)
+    except SeparabilityUndecidedError as exc:
+        inst._cache["separability_undecided"] = (budget, exc)
+        raise
+    inst._cache["separability"] = cached
     return cached

@@ -400,7 +400,7 @@ def test_undecided_separability_is_reported_not_guessed(
 ):
     # A separability solver that runs out of budget: verify must finish, train every optimizer,
     # say "undecided" and keep every claim that needs the verdict in the report, with why.
-    def undecided(inst):
+    def undecided(inst, max_seconds=None):
         raise SolverError("out of budget: every separator has ||W|| >= 12")
 
     monkeypatch.setattr(analysis_module, "is_separable", undecided)

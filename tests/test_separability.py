@@ -230,3 +230,27 @@ def test_column_generation_on_many_atoms_in_low_rank(seed):
     verdict = is_separable(bad)
     assert not verdict and not _lp_separable(bad)
     assert separability_certificate_bound(bad, verdict.certificate) >= 1e12
+
+
+def test_an_undecided_answer_is_remembered_with_its_budget(monkeypatch):
+    # The dual ascent's undecided error takes its whole budget: asking again with no more time
+    # must not repeat it, asking with more time must.
+    from ntpprops import _svm_active
+    from ntpprops._errors import SeparabilityUndecidedError
+
+    budgets = []
+
+    def undecided(inst, *, max_seconds, **kwargs):
+        budgets.append(max_seconds)
+        raise SeparabilityUndecidedError(
+            "out of time", norm_lower_bound=10.0, margin_upper_bound=0.1, threshold=1e-8
+        )
+
+    monkeypatch.setattr(_svm_active, "decide_separability", undecided)
+    inst = NTPInstance(np.array([[1.0], [2.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    for budget in (10.0, 5.0, 10.0, 20.0):
+        with pytest.raises(SeparabilityUndecidedError, match="out of time"):
+            is_separable(inst, max_seconds=budget)
+    assert budgets == [10.0, 20.0]
+    with pytest.raises(ValueError, match="max_seconds"):
+        is_separable(inst, max_seconds=float("nan"))

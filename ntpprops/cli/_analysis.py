@@ -180,7 +180,7 @@ def analyse(
         return value
 
     compat = timed("compatibility", lambda: is_compatible(inst))
-    sep, sep_error = timed("separability", lambda: _separability(inst))
+    sep, sep_error = timed("separability", lambda: _separability(inst, config.stage_budget))
     svm = None
     if sep:
         svm = timed("NTP-SVM", lambda: _svm_or_none(inst))
@@ -226,10 +226,11 @@ def analyse(
     return analysis
 
 
-def _separability(inst: NTPInstance) -> tuple[SeparabilityResult | None, str]:
-    """:func:`is_separable`, or ``None`` with the reason when it cannot decide at this size."""
+def _separability(inst: NTPInstance, budget: float) -> tuple[SeparabilityResult | None, str]:
+    """:func:`is_separable` within ``budget`` seconds (0: the solver's default), or ``None``
+    with the reason when it cannot decide at this size."""
     try:
-        return is_separable(inst), ""
+        return is_separable(inst, max_seconds=budget if budget > 0 else None), ""
     except SolverError as exc:
         return None, str(exc)
 

@@ -695,9 +695,7 @@ def check_thm1(a: Analysis) -> Claim:
     weights = np.asarray(path.weights)
     sizes = np.linalg.norm(weights.reshape(len(norms), -1), axis=1)
     on_sphere = float(np.max(np.abs(sizes - norms) / norms))
-    kkt, kkt_tol = _ball_kkt(
-        inst, weights, np.asarray(path.multipliers), norms, path.method
-    )
+    kkt, kkt_tol = _ball_kkt(inst, weights, np.asarray(path.multipliers), norms, path.method)
     excess = np.asarray(path.excess_loss)
     # min CE over nested balls cannot rise with B; the excess is accurate to SOLVE_RTOL
     # relatively, down to the path's documented absolute floor of 1e-30.
