@@ -26,3 +26,20 @@ def instance_on_supports(
     mask = np.asarray(supports, dtype=bool)
     P = np.where(mask, rng.uniform(0.5, 1.5, mask.shape), 0.0)
     return NTPInstance(H, P / P.sum(axis=1, keepdims=True), weights)
+
+
+def random_instance(seed: int, m: int = 4, V: int = 5, d: int = 6, support: int = 3) -> NTPInstance:
+    """``m`` contexts with random supports of size ``support`` and random ``pi``
+    (``d > m``: Lemma 1 applies, so compatible and separable)."""
+    rng = np.random.default_rng(seed)
+    P = np.zeros((m, V))
+    for j in range(m):
+        tokens = rng.choice(V, size=support, replace=False)
+        P[j, tokens] = rng.dirichlet(np.ones(support))
+    return NTPInstance(rng.standard_normal((m, d)), P, rng.uniform(0.5, 1.5, size=m))
+
+
+def one_hot_instance() -> NTPInstance:
+    """Two orthogonal contexts, each followed by its own token: W^mm = [[.5, -.5], [-.5, .5]]
+    by hand (margins W_00 - W_10 >= 1 and W_11 - W_01 >= 1 at least norm), W* = 0, F = {0}."""
+    return NTPInstance(np.eye(2), np.eye(2))

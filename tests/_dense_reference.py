@@ -123,3 +123,13 @@ def numerical_hessian(grad, W: FloatArray, step: float) -> FloatArray:
         e = e.reshape(W.shape)
         hess[:, k] = ((grad(W + e) - grad(W - e)) / (2 * step)).ravel()
     return 0.5 * (hess + hess.T)
+
+
+def naive_gd(inst, W0: np.ndarray, lr: float, steps: int) -> np.ndarray:
+    """GD written from the formula of THEORY.md, independently of the package's loops."""
+    import ntpprops
+
+    W = W0.copy()
+    for _ in range(steps):
+        W = W - lr * ntpprops.ce_grad(inst, W)
+    return W

@@ -7,7 +7,8 @@ import math
 import cvxpy as cp
 import numpy as np
 import pytest
-from test_optim import naive_gd, one_hot_instance, random_instance
+from _builders import one_hot_instance, random_instance
+from _dense_reference import naive_gd
 
 import ntpprops
 import ntpprops._svm as svm_module

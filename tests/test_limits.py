@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import scipy.special
+from _builders import random_instance
 from _dense_reference import dense_project_f, dense_w_star, naive_ce
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -26,16 +27,6 @@ from ntpprops._errors import (
 from ntpprops._limits import LimitMetrics, limit_metrics
 
 EPS = np.finfo(np.float64).eps
-
-
-def random_instance(seed: int, m: int = 4, V: int = 5, d: int = 6, support: int = 3):
-    """``m`` contexts with random supports of size ``support`` (``d > m``: compatible)."""
-    rng = np.random.default_rng(seed)
-    P = np.zeros((m, V))
-    for j in range(m):
-        tokens = rng.choice(V, size=support, replace=False)
-        P[j, tokens] = rng.dirichlet(np.ones(support))
-    return NTPInstance(rng.standard_normal((m, d)), P, rng.uniform(0.5, 1.5, size=m))
 
 
 def fresh(inst: NTPInstance) -> NTPInstance:

@@ -8,6 +8,8 @@ import types
 import numpy as np
 import pytest
 import scipy.special
+from _builders import one_hot_instance, random_instance
+from _dense_reference import naive_gd
 from hypothesis import given
 from hypothesis import strategies as st
 from ntpprops.strategies import ntp_instances, weight_matrices
@@ -23,27 +25,9 @@ from ntpprops._optim import record_steps
 EPS = np.finfo(np.float64).eps
 
 
-def random_instance(seed: int, m: int = 4, V: int = 5, d: int = 6, support: int = 3):
-    """``m`` contexts with random supports of size ``support`` (``d > m``: Lemma 1 applies)."""
-    rng = np.random.default_rng(seed)
-    P = np.zeros((m, V))
-    for j in range(m):
-        tokens = rng.choice(V, size=support, replace=False)
-        P[j, tokens] = rng.dirichlet(np.ones(support))
-    return NTPInstance(rng.standard_normal((m, d)), P, rng.uniform(0.5, 1.5, size=m))
-
-
 def full_support_instance(seed: int = 0) -> NTPInstance:
     rng = np.random.default_rng(seed)
     return NTPInstance(rng.standard_normal((3, 4)), rng.dirichlet(np.ones(3), size=3))
-
-
-def naive_gd(inst: NTPInstance, W0: np.ndarray, lr: float, steps: int) -> np.ndarray:
-    """GD written from the formula of THEORY.md, independently of the package's loops."""
-    W = W0.copy()
-    for _ in range(steps):
-        W = W - lr * ntpprops.ce_grad(inst, W)
-    return W
 
 
 # -- optimizers on problems with known answers ----------------------------------------------
@@ -397,12 +381,6 @@ def _softmax_rows(inst: NTPInstance, W: np.ndarray) -> np.ndarray:
 
 
 # -- TrainResult and its metrics ---------------------------------------------------------------
-
-
-def one_hot_instance() -> NTPInstance:
-    """Two orthogonal contexts, each followed by its own token: W^mm = [[.5, -.5], [-.5, .5]]
-    by hand (margins W_00 - W_10 >= 1 and W_11 - W_01 >= 1 at least norm), W* = 0, F = {0}."""
-    return NTPInstance(np.eye(2), np.eye(2))
 
 
 HAND_W_MM = np.array([[0.5, -0.5], [-0.5, 0.5]])
