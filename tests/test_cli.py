@@ -284,19 +284,22 @@ def test_thm1_passes_on_the_default_grid_of_the_dip_instance(capsys, tmp_path, d
         assert claims[tag]["measured"]["all_within_proven_bounds"] is True
 
 
+def passing_thm1(capsys: pytest.CaptureFixture[str], out_dir: Path, data: Path) -> dict:
+    """Run verify with the path on ``data``: it must exit 0 with thm1 passed; that claim."""
+    status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *PATH_ONLY)
+    assert status == 0, out + err
+    thm1 = claims_by_id(read_report(out_dir))["thm1"]
+    assert thm1["status"] == "passed", thm1
+    return thm1
+
+
 def test_thm1_judges_a_matrix_free_path_by_its_own_accuracy(capsys, tmp_path, dip_npz, monkeypatch):
     # Real text takes the matrix-free path (V rank H > 1500), accurate to MF_KKT_RTOL = 1e-9,
     # not to the dense 1e-11 steps: thm1 must pass it on the same instance and grid.
     from ntpprops import _regpath
 
     monkeypatch.setattr(_regpath, "DENSE_MAX_COORDINATES", 0)
-    out_dir = tmp_path / "r"
-    status, out, err = run(
-        capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir), *PATH_ONLY
-    )
-    assert status == 0, out + err
-    thm1 = claims_by_id(read_report(out_dir))["thm1"]
-    assert thm1["status"] == "passed", thm1
+    thm1 = passing_thm1(capsys, tmp_path / "r", dip_npz)
     assert max(thm1["measured"]["kkt_residual"]) > 0  # a real residual, not a dense zero
 
 
@@ -307,13 +310,7 @@ def test_thm1_does_not_gate_on_a_cosine_that_falls_with_b(capsys, tmp_path, dip_
     KKT and ``cos >= alignment_lower_bound``, and the reason must say the trend is reported.
     """
     monkeypatch.setattr(analysis_module, "regpath_norms", lambda a, n: np.geomspace(0.1, 1.6, 4))
-    out_dir = tmp_path / "r"
-    status, out, err = run(
-        capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir), *PATH_ONLY
-    )
-    assert status == 0, out + err
-    thm1 = claims_by_id(read_report(out_dir))["thm1"]
-    assert thm1["status"] == "passed", thm1
+    thm1 = passing_thm1(capsys, tmp_path / "r", dip_npz)
     gap = np.array(thm1["measured"]["one_minus_cos"])
     assert np.all(np.diff(gap) > 0), gap  # the instance really dips on this grid
     assert "not monotonicity" in thm1["reason"]
