@@ -635,9 +635,10 @@ def test_progress_bar_only_on_a_tty():
         stream = Stream(tty)
         bar = Progress(2, stream=stream, width=4)  # type: ignore[arg-type]
         bar.stage("one")
-        bar.stage("two")
+        bar.stage("two", 41.6)
         bar.close()
         assert ("[####] 2/2 done" in stream.text) is tty
+        assert ("two, stage ETA ~42 s" in stream.text) is tty
         assert (stream.text == "") is not tty
 
 
