@@ -1,5 +1,6 @@
 """The ``ntpprops`` command line: ``verify`` checks the claims of THEORY.md on an instance and
-writes a report; ``explore`` searches a conjecture for counterexamples.
+writes a report; ``explore`` searches a conjecture for counterexamples; ``sweep`` measures the
+fraction of NTP-separable random instances over a parameter grid (on Dask).
 
 Exit status: 0 when every applicable claim passed (``explore``: whether or not a
 counterexample was found), 1 when a claim failed, 2 on bad input or usage, with one line on
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ntpprops._errors import InvalidInstanceError, NTPError
-from ntpprops.cli import _explore, _verify
+from ntpprops.cli import _explore, _sweep, _verify
 from ntpprops.cli._inputs import UsageError
 
 __all__ = ["main"]
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search a registered conjecture for a counterexample and shrink it.",
     )
     _explore.add_arguments(explore)
+    sweep = commands.add_parser(
+        "sweep",
+        help="phase diagram of NTP-separability over a grid of random instances (Dask)",
+        description="Measure random instances over a grid (m, d, V, S, laws) x trials on Dask, "
+        "append the rows to a resumable Parquet store, and report the fraction separable.",
+    )
+    _sweep.add_arguments(sweep)
     return parser
 
 
@@ -73,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify.run_verify(args, __version__)
         if args.command == "explore":
             return _explore.run_explore(args)
-        raise UsageError("ntpprops: give a command: verify or explore (see ntpprops --help)")
+        if args.command == "sweep":
+            return _sweep.run_sweep_command(args, None if argv is None else list(argv)[1:])
+        raise UsageError("ntpprops: give a command: verify, explore or sweep (see ntpprops --help)")
     except (UsageError, InvalidInstanceError) as exc:
         return _fail(exc, 2)
     except NTPError as exc:  # a solver that could not finish: the run is not a verdict

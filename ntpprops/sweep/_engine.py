@@ -37,7 +37,7 @@ from ntpprops.sweep._store import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SweepResult", "run_chunk", "run_sweep"]
+__all__ = ["SweepResult", "local_cluster", "run_chunk", "run_sweep"]
 
 #: Upper bound on the instances per task: small enough that a lost chunk costs little.
 MAX_CHUNK = 25
@@ -254,6 +254,23 @@ def run_sweep(
     )
 
 
+def local_cluster(n_workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes.
+
+    No dashboard; the scheduler's HTTP endpoints take a free port (``:0``) rather than 8787,
+    which another cluster on the machine may hold (Dask would warn and move).
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": ":0"},
+    )
+
+
 def _run_distributed(
     todo: list[Task],
     measures: tuple[Measure, ...],
@@ -265,16 +282,11 @@ def _run_distributed(
     timeout: float | None,
 ) -> int:
     """Run the chunks on a local cluster or ``scheduler``; returns the worker count."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
+        cluster = local_cluster(n_workers)
         client = Client(cluster)
     else:
         client = Client(scheduler)
