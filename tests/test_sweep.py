@@ -357,3 +357,33 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert sum(row["n"] for row in summary) == 6
     path = plot_phase_diagram(summary, thresholds(summary), tmp_path / "p.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _Terminal:
+    """A text stream that says it is a TTY, keeping what is written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.parts = tty, []
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["tty", "pipe"])
+def test_progress_bar_with_eta_on_a_tty_only(tmp_path: Path, tty: bool) -> None:
+    stream = _Terminal(tty)
+    run_sweep(
+        SMALL, trials=2, store=tmp_path / "s.parquet", workers=1, chunk_size=2, progress=stream
+    )
+    text = "".join(stream.parts)
+    if tty:
+        assert "6/6 instances" in text and "ETA" in text
+    else:
+        assert text == ""
