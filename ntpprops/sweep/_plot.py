@@ -19,7 +19,7 @@ def plot_phase_diagram(
     fitted: Sequence[Mapping[str, Any]],
     path: str | os.PathLike[str],
 ) -> Path:
-    """Draw the fraction separable as a heat map over ``d`` (x) and ``S`` (y).
+    """Draw the fraction separable as a heat map over ``d`` (x) and ``S`` (y, one row each).
 
     Each panel fixes ``m``, ``V`` and the laws. White dots mark the fitted 50 % threshold
     ``d50`` of each ``S`` with a bar from ``d10`` to ``d90`` (the transition's width); lines
@@ -57,21 +57,25 @@ def plot_phase_diagram(
         grid = np.full((len(ss), len(ds)), np.nan)
         for r in rows:
             grid[ss.index(r["support"]), ds.index(r["d"])] = r["fraction"]
+        rows_y = [i - 0.5 for i in range(len(ss) + 1)]  # one row per S, whatever its value
         image = ax.pcolormesh(
-            _edges(ds), _edges(ss), grid, cmap="viridis", vmin=0.0, vmax=1.0, shading="flat"
+            _edges(ds), rows_y, grid, cmap="viridis", vmin=0.0, vmax=1.0, shading="flat"
         )
+        ax.set_yticks(range(len(ss)), [str(s) for s in ss])
         lines = [f for f in fitted if tuple(f[k] for k in _PANEL_FIELDS) == panel]
         lines.sort(key=lambda f: f["support"])
         for f in lines:
+            y = ss.index(f["support"])
             if not math.isnan(f["d50"]):
-                ax.plot(f["d50"], f["support"], "o", color="white", ms=5, zorder=3)
+                ax.plot(f["d50"], y, "o", color="white", ms=5, zorder=3)
             if not math.isnan(f["width"]):
-                ax.plot([f["d10"], f["d90"]], [f["support"]] * 2, "-", color="white", lw=1.2)
+                ax.plot([f["d10"], f["d90"]], [y, y], "-", color="white", lw=1.2)
         for name, style in styles.items():
             xs = [f[f"d_{name}"] for f in lines]
             if name == "lemma1" and not all(ds[0] <= x <= ds[-1] for x in xs):
                 continue
-            ax.plot(xs, [f["support"] for f in lines], style, color="tab:red", lw=1.2, label=name)
+            ys = [ss.index(f["support"]) for f in lines]
+            ax.plot(xs, ys, style, color="tab:red", lw=1.2, label=name)
         m, vocab, law, emb, pi = panel
         ax.set_title(f"m={m}, V={vocab}, {law}/{emb}/{pi}", fontsize=9)
         ax.set_xlabel("d")
@@ -84,7 +88,7 @@ def plot_phase_diagram(
         fig.colorbar(image, ax=axes.ravel().tolist(), label="fraction NTP-separable")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
