@@ -387,3 +387,25 @@ def test_progress_bar_with_eta_on_a_tty_only(tmp_path: Path, tty: bool) -> None:
         assert "6/6 instances" in text and "ETA" in text
     else:
         assert text == ""
+
+
+@pytest.mark.parametrize(
+    ("vocab", "support", "delta"), [(2, 1, 1.5), (3, 2, 1.5), (4, 4, 1.0), (4, 1, None)]
+)
+def test_logit_cone_statdim_on_cones_known_in_closed_form(
+    vocab: int, support: int, delta: float | None
+) -> None:
+    """V = 2, S = 1: a half-plane of R^2, δ = 1.5. V = 3, S = 2: the line span(1) plus a
+    half-line orthogonal to it, δ = 1 + 1/2. S = V: span(1), δ = 1. V = 4, S = 1 (no closed
+    form): K = {l_1 >= max_v l_v} lies in the half-space {l_1 >= l_2} (δ = V - 1/2) and holds
+    span(1) plus the ray of e_1 - 1/V (δ = 3/2), and δ is monotone under inclusion. Tolerance:
+    5 standard errors of the Monte Carlo mean, sqrt(2 V / samples) each (||Π g||² <= ||g||²,
+    whose variance is 2 V)."""
+    from ntpprops.sweep._analysis import STATDIM_SAMPLES, logit_cone_statdim
+
+    tol = 5 * math.sqrt(2 * vocab / STATDIM_SAMPLES)
+    value = logit_cone_statdim(vocab, support)
+    if delta is None:
+        assert 1.5 + tol < value < vocab - 0.5 - tol
+    else:
+        assert abs(value - delta) <= tol

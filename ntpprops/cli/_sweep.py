@@ -23,7 +23,7 @@ __all__ = ["add_arguments", "run_sweep_command"]
 _SUMMARY_COLUMNS = ("m", "d", "vocab", "support", "n", "separable", "errors", "fraction")
 _SUMMARY_COLUMNS += ("ci_low", "ci_high")
 _THRESHOLD_COLUMNS = ("m", "vocab", "support", "support_law", "d10", "d50", "d90", "width")
-_THRESHOLD_COLUMNS += ("d_cover", "dev_cover", "d_cover_shift", "dev_cover_shift")
+_THRESHOLD_COLUMNS += ("d_cover", "dev_cover", "d_statdim", "dev_statdim")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,40 +8,93 @@ between grid points) give the empirical threshold ``d50`` and the width ``d90 - 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ntpprops.sweep._grid import POINT_FIELDS, GridPoint, mean_support
+import numpy as np
+
+from ntpprops.sweep._grid import POINT_FIELDS, GridPoint, mean_support, support_pmf
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["THEORY_CURVES", "markdown_table", "summarize", "thresholds"]
+__all__ = [
+    "THEORY_CURVES",
+    "logit_cone_statdim",
+    "markdown_table",
+    "summarize",
+    "thresholds",
+]
 
 #: z of a two-sided 95 % Wilson interval.
 _Z95 = 1.959963984540054
 
 
-def _cover(m: int, vocab: int, s: float) -> float:
+def _cover(point: GridPoint) -> float:
     """``m (V - S) = 2 (V d - m (S - 1))``: out-of-support constraints = 2 × free dims."""
-    return m * (vocab + s - 2) / (2 * vocab)
+    s = mean_support(point)
+    return point.m * (point.vocab + s - 2) / (2 * point.vocab)
 
 
-def _cover_shift(m: int, vocab: int, s: float) -> float:
+def _cover_shift(point: GridPoint) -> float:
     """As ``cover`` with ``(V - 1) d`` free dims: adding ``1 c^T`` to ``W`` changes no margin."""
-    return m * (vocab + s - 2) / (2 * (vocab - 1))
+    s = mean_support(point)
+    return point.m * (point.vocab + s - 2) / (2 * (point.vocab - 1))
 
 
-def _lemma1(m: int, vocab: int, s: float) -> float:
+def _lemma1(point: GridPoint) -> float:
     """``d = m``: rank ``H = m`` makes every instance separable (Lemma 1), an upper bound."""
-    return float(m)
+    return float(point.m)
 
 
-#: Candidate laws for the 50 % threshold ``d`` as functions of ``(m, V, E[S_j])``.
-THEORY_CURVES: Mapping[str, Callable[[int, int, float], float]] = {
+#: Monte Carlo samples (fixed seed) for :func:`logit_cone_statdim`: ``||Π_K g||² <= ||g||²``
+#: (variance ``2 V``), so the standard error is below ``sqrt(2 V / 20000) < 0.045`` for
+#: ``V <= 20``, i.e. below ``0.045 m / V`` in ``d``.
+STATDIM_SAMPLES = 20_000
+
+
+@functools.lru_cache(maxsize=256)
+def logit_cone_statdim(vocab: int, support: int, samples: int = STATDIM_SAMPLES) -> float:
+    """Statistical dimension ``E ||Π_K g||²`` of one context's cone of logits in ``R^V``.
+
+    ``K = {l : l_z = c on the S support tokens, l_v <= c off it, c free}`` (the closure of
+    what (6a)-(6b) ask of ``W h_j``). The projection of ``g`` sets ``c`` to the mean of the
+    support coordinates and the off-support ones above ``c`` (found by sorting), and clips the
+    rest at ``c``. Estimated on ``samples`` Gaussian vectors from a fixed seed. A full support
+    (``S = V``) leaves ``K = span(1)``, ``δ = 1``.
+    """
+    g = np.random.default_rng(20140904).standard_normal((samples, vocab))
+    inside, off = g[:, :support], -np.sort(-g[:, support:], axis=1)  # off: descending
+    k = np.arange(vocab - support + 1)
+    partial = np.concatenate([np.zeros((samples, 1)), np.cumsum(off, axis=1)], axis=1)
+    c = (inside.sum(axis=1, keepdims=True) + partial) / (support + k)
+    below = np.concatenate([off, np.full((samples, 1), -np.inf)], axis=1)
+    first = np.argmax(c >= below, axis=1)  # the first k whose level clears the next value
+    level = c[np.arange(samples), first][:, None]
+    sq = support * level[:, 0] ** 2 + (np.minimum(off, level) ** 2).sum(axis=1)
+    return float(sq.mean())
+
+
+def _statdim(point: GridPoint) -> float:
+    """Kinematic count ``V d + Σ_j δ(K_j) = m V``, ``δ`` from :func:`logit_cone_statdim`
+    (``0`` when every support is full: ``W = 0`` then satisfies Definition 2)."""
+    pmf = support_pmf(point)
+    if pmf == {point.vocab: 1.0}:
+        return 0.0
+    delta = sum(p * logit_cone_statdim(point.vocab, size) for size, p in support_pmf(point).items())
+    return point.m * (point.vocab - delta) / point.vocab
+
+
+#: Candidate laws for the 50 % threshold ``d`` as functions of the grid line (``d`` unused).
+#: ``cover`` is the issue's count; ``statdim`` replaces its ``1 + (V - S)/2`` per context by
+#: the statistical dimension of the context's logit cone (Amelunxen, Lotz, McCoy and Tropp
+#: 2014), as if the logit subspace ``{H W^T}`` were uniformly random.
+THEORY_CURVES: Mapping[str, Callable[[GridPoint], float]] = {
     "cover": _cover,
     "cover_shift": _cover_shift,
+    "statdim": _statdim,
     "lemma1": _lemma1,
 }
 
@@ -151,9 +204,9 @@ def thresholds(summary: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {**params, "d_min": ds[0], "d_max": ds[-1]}
         entry.update({f"d{q}": _crossing(ds, fit, q / 100) for q in (10, 50, 90)})
         entry["width"] = entry["d90"] - entry["d10"]
-        s_mean = mean_support(GridPoint(**{**params, "d": 1}))
+        line = GridPoint(**{**params, "d": 1})
         for name, curve in THEORY_CURVES.items():
-            value = curve(params["m"], params["vocab"], s_mean)
+            value = curve(line)
             entry[f"d_{name}"] = value
             entry[f"dev_{name}"] = entry["d50"] - value
         out.append(entry)

@@ -29,6 +29,7 @@ __all__ = [
     "make_instance",
     "mean_support",
     "parse_values",
+    "support_pmf",
     "tasks",
 ]
 
@@ -214,15 +215,18 @@ def tasks(points: Sequence[GridPoint], trials: int, base_seed: int = 0) -> Itera
             yield Task(point, trial, instance_seed(point, trial, base_seed))
 
 
+def support_pmf(point: GridPoint) -> dict[int, float]:
+    """The law of ``S_j`` at ``point``: ``{size: probability}``."""
+    if point.support_law == "fixed":
+        return {point.support: 1.0}
+    sizes = np.arange(1, point.support + 1, dtype=np.float64)
+    weights = np.ones_like(sizes) if point.support_law == "uniform" else 1.0 / sizes
+    return {int(k): float(w) for k, w in zip(sizes, weights / weights.sum(), strict=True)}
+
+
 def mean_support(point: GridPoint) -> float:
     """``E[S_j]`` under the point's support law (for theory curves with a mean support)."""
-    sizes = np.arange(1, point.support + 1, dtype=np.float64)
-    if point.support_law == "fixed":
-        return float(point.support)
-    if point.support_law == "uniform":
-        return float(sizes.mean())
-    weights = 1.0 / sizes
-    return float((sizes * weights).sum() / weights.sum())
+    return float(sum(k * p for k, p in support_pmf(point).items()))
 
 
 def _support_sizes(point: GridPoint, rng: np.random.Generator) -> np.ndarray:

@@ -49,7 +49,7 @@ def plot_phase_diagram(
     nrows = max(math.ceil(len(panels) / ncols), 1)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
     image = None
-    styles = {"cover": "-", "cover_shift": "--", "lemma1": ":"}
+    styles = {"cover": "-", "cover_shift": "--", "statdim": "-.", "lemma1": ":"}
     for ax, panel in zip(axes.flat, panels, strict=False):
         rows = [r for r in summary if tuple(r[f] for f in _PANEL_FIELDS) == panel]
         ds = sorted({r["d"] for r in rows})
