@@ -24,6 +24,7 @@ _SUMMARY_COLUMNS = ("m", "d", "vocab", "support", "n", "separable", "errors", "f
 _SUMMARY_COLUMNS += ("ci_low", "ci_high")
 _THRESHOLD_COLUMNS = ("m", "vocab", "support", "support_law", "d10", "d50", "d90", "width")
 _THRESHOLD_COLUMNS += ("d_cover", "dev_cover", "d_statdim", "dev_statdim")
+_THRESHOLD_COLUMNS += ("d_statdim_shift", "dev_statdim_shift")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

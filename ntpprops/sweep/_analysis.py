@@ -77,24 +77,36 @@ def logit_cone_statdim(vocab: int, support: int, samples: int = STATDIM_SAMPLES)
     return float(sq.mean())
 
 
+def _mean_statdim(point: GridPoint) -> float:
+    return sum(p * logit_cone_statdim(point.vocab, size) for size, p in support_pmf(point).items())
+
+
 def _statdim(point: GridPoint) -> float:
     """Kinematic count ``V d + Σ_j δ(K_j) = m V``, ``δ`` from :func:`logit_cone_statdim`
     (``0`` when every support is full: ``W = 0`` then satisfies Definition 2)."""
-    pmf = support_pmf(point)
-    if pmf == {point.vocab: 1.0}:
+    if support_pmf(point) == {point.vocab: 1.0}:
         return 0.0
-    delta = sum(p * logit_cone_statdim(point.vocab, size) for size, p in support_pmf(point).items())
-    return point.m * (point.vocab - delta) / point.vocab
+    return point.m * (point.vocab - _mean_statdim(point)) / point.vocab
+
+
+def _statdim_shift(point: GridPoint) -> float:
+    """As ``statdim`` after quotienting the shifts ``span(1)`` of every context's logits (the
+    lineality of each ``K_j``): ``(V - 1) d + Σ_j (δ(K_j) - 1) = m (V - 1)``."""
+    if support_pmf(point) == {point.vocab: 1.0}:
+        return 0.0
+    return point.m * (point.vocab - _mean_statdim(point)) / (point.vocab - 1)
 
 
 #: Candidate laws for the 50 % threshold ``d`` as functions of the grid line (``d`` unused).
 #: ``cover`` is the issue's count; ``statdim`` replaces its ``1 + (V - S)/2`` per context by
 #: the statistical dimension of the context's logit cone (Amelunxen, Lotz, McCoy and Tropp
-#: 2014), as if the logit subspace ``{H W^T}`` were uniformly random.
+#: 2014), as if the logit subspace ``{H W^T}`` were uniformly random; the ``_shift``
+#: variants first quotient the logit shifts that change no margin.
 THEORY_CURVES: Mapping[str, Callable[[GridPoint], float]] = {
     "cover": _cover,
     "cover_shift": _cover_shift,
     "statdim": _statdim,
+    "statdim_shift": _statdim_shift,
     "lemma1": _lemma1,
 }
 

@@ -49,7 +49,9 @@ def plot_phase_diagram(
     nrows = max(math.ceil(len(panels) / ncols), 1)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
     image = None
-    styles = {"cover": "-", "cover_shift": "--", "statdim": "-.", "lemma1": ":"}
+    styles = {"cover": "-", "statdim": "-.", "statdim_shift": "--", "lemma1": ":"}
+    colors = {"cover": "tab:red", "statdim": "tab:orange", "statdim_shift": "tab:pink"}
+    colors["lemma1"] = "tab:red"
     for ax, panel in zip(axes.flat, panels, strict=False):
         rows = [r for r in summary if tuple(r[f] for f in _PANEL_FIELDS) == panel]
         ds = sorted({r["d"] for r in rows})
@@ -75,7 +77,7 @@ def plot_phase_diagram(
             if name == "lemma1" and not all(ds[0] <= x <= ds[-1] for x in xs):
                 continue
             ys = [ss.index(f["support"]) for f in lines]
-            ax.plot(xs, ys, style, color="tab:red", lw=1.2, label=name)
+            ax.plot(xs, ys, style, color=colors[name], lw=1.2, label=name)
         m, vocab, law, emb, pi = panel
         ax.set_title(f"m={m}, V={vocab}, {law}/{emb}/{pi}", fontsize=9)
         ax.set_xlabel("d")
