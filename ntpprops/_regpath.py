@@ -150,6 +150,9 @@ class RegularizationPath:
         it does not.
     method : {"dense", "matrix-free"}
         The solver used (chosen by size: ``V rank(H) <= DENSE_MAX_COORDINATES`` is dense).
+    requested : int
+        How many norms were asked for. Fewer were solved (``len(norms) < requested``) when
+        ``max_seconds`` ran out: the path then holds the smallest ``len(norms)`` of them.
     """
 
     norms: FloatArray
@@ -164,6 +167,7 @@ class RegularizationPath:
     kkt_residual: FloatArray = field(repr=False)
     norm_error: FloatArray = field(repr=False)
     method: str = "dense"
+    requested: int = 0
 
 
 # -- the reduced problem -------------------------------------------------------------------
@@ -1139,7 +1143,7 @@ def _block_kkt(
     return worst
 
 
-def _mf_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
+def _mf_path(inst: NTPInstance, B: FloatArray, deadline: float | None = None) -> _PathArrays:
     """The path by the matrix-free method: continuation over the norms, Newton-CG per norm."""
     prob = _MFProblem(inst)
     n, k = prob.size, B.size
@@ -1157,6 +1161,10 @@ def _mf_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
     previous = start
     for i, b in enumerate(B):
         budget = prob.products + _MF_MAX_PRODUCTS
+        if _out_of_time(deadline, i):
+            out.done = i
+            out.reduced = prob.fac
+            return out
         for target in _continuation(previous, float(b), MF_MAX_NORM_RATIO):
             if finite is not None and np.linalg.norm(finite.pt.c) <= target:
                 sol = finite
@@ -1235,7 +1243,9 @@ def _w_mm(inst: NTPInstance) -> FloatArray | None:
 
 
 @single_blas_thread
-def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPath:
+def regularization_path(
+    inst: NTPInstance, norms: ArrayLike, *, max_seconds: float | None = None
+) -> RegularizationPath:
     """The regularisation path ``W_B = argmin_{||W||_F <= B} CE(W)`` of Theorem 1.
 
     Parameters
@@ -1243,6 +1253,11 @@ def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPa
     inst : NTPInstance
     norms : array_like, shape (k,)
         Positive, finite bounds ``B`` (sorted into increasing order).
+    max_seconds : float, optional
+        Wall-time budget. It is checked before each norm of ``norms`` after the first: once
+        it has run out, the path returns the norms solved so far (``result.requested`` says
+        how many were asked for). The first norm is always solved, and a norm once started
+        is finished, so a run can exceed the budget by one norm's solve.
 
     Returns
     -------
@@ -1271,8 +1286,11 @@ def regularization_path(inst: NTPInstance, norms: ArrayLike) -> RegularizationPa
     any softmax and would only add norm).
     """
     B = _check_norms(norms)
+    if max_seconds is not None and not max_seconds > 0:  # also rejects nan
+        raise InvalidInstanceError(f"max_seconds must be > 0, got {max_seconds!r}")
+    deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
     method = _choose_method(inst)
-    return _solve_path(inst, B, method)
+    return _solve_path(inst, B, method, deadline)
 
 
 Method = Literal["dense", "matrix-free"]
@@ -1284,10 +1302,19 @@ def _choose_method(inst: NTPInstance) -> Method:
     return "dense" if inst.vocab_size * r <= DENSE_MAX_COORDINATES else "matrix-free"
 
 
-def _solve_path(inst: NTPInstance, B: FloatArray, method: Method) -> RegularizationPath:
+def _solve_path(
+    inst: NTPInstance, B: FloatArray, method: Method, deadline: float | None = None
+) -> RegularizationPath:
     """:func:`regularization_path` by the given method (sorted, checked norms ``B``)."""
     V = inst.vocab_size
-    arrays = _dense_path(inst, B) if method == "dense" else _mf_path(inst, B)
+    path = _dense_path if method == "dense" else _mf_path
+    arrays = path(inst, B, deadline)
+    requested = B.size
+    if arrays.done >= 0:  # out of time: keep the points solved
+        k = arrays.done
+        B = B[:k]
+        for name in ("coords", "excess", "lams", "kkt", "converged", "active"):
+            setattr(arrays, name, getattr(arrays, name)[:k])
     coords = arrays.coords
     weights = np.stack([arrays.reduced.weights(ci, V) for ci in coords])
     sizes = np.linalg.norm(weights.reshape(len(B), -1), axis=1)
@@ -1306,6 +1333,7 @@ def _solve_path(inst: NTPInstance, B: FloatArray, method: Method) -> Regularizat
         kkt_residual=arrays.kkt,
         norm_error=norm_error,
         method=method,
+        requested=requested,
     )
 
 
@@ -1341,6 +1369,7 @@ class _PathArrays:
     converged: NDArray[np.bool_]  # (k,)
     active: NDArray[np.bool_]  # (k,)
     reduced: _Reduced | _Factored | None = None
+    done: int = -1  # points solved (-1: all); fewer when the time budget ran out
 
     @classmethod
     def empty(cls, k: int, n: int) -> _PathArrays:
@@ -1354,7 +1383,12 @@ class _PathArrays:
         )
 
 
-def _dense_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
+def _out_of_time(deadline: float | None, solved: int) -> bool:
+    """Whether to stop: past the deadline with at least one reported point solved."""
+    return deadline is not None and solved > 0 and time.perf_counter() > deadline
+
+
+def _dense_path(inst: NTPInstance, B: FloatArray, deadline: float | None = None) -> _PathArrays:
     """The path by dense Newton (module notes): continuation over the norms."""
     prob = _Problem(inst)
     n, k = prob.red.size, B.size
@@ -1371,6 +1405,9 @@ def _dense_path(inst: NTPInstance, B: FloatArray) -> _PathArrays:
     t = float(np.log(g0 / min(B[0], MAX_NORM_RATIO)))
     previous = min(B[0], MAX_NORM_RATIO) / MAX_NORM_RATIO
     for i, b in enumerate(B):
+        if _out_of_time(deadline, i):
+            out.done = i
+            return out
         for target in _continuation(previous, float(b)):
             sol = _solve_one(prob, target, c, t, finite)
             c = sol.pt.c

@@ -431,6 +431,17 @@ def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separab
     assert "Stages scaled down" in (out_dir / "report.md").read_text()
 
 
+def test_stage_budget_shortens_the_path_and_thm1_judges_what_ran(capsys, tmp_path, dip_npz):
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir),
+                           *PATH_ONLY, "--stage-budget", "1e-9")  # fmt: skip
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    assert report["scaled_stages"]["regularisation path"].startswith("1 of 4 norms")
+    thm1 = claims_by_id(report)["thm1"]
+    assert thm1["status"] == "passed" and len(thm1["measured"]["B"]) == 1, thm1
+
+
 def test_no_stage_budget_runs_every_step(capsys, tmp_path, separable_npz):
     out_dir = tmp_path / "r"
     status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+import ntpprops._regpath as regpath_module
 from ntpprops import (
     InvalidInstanceError,
     NTPInstance,
@@ -431,3 +432,22 @@ def test_matrix_free_uses_a_cached_w_mm_only() -> None:
     assert path.cos_mm is not None
     # One dot product and two norms of 1800 entries each: rounding ~1e-13.
     assert path.cos_mm[0] == pytest.approx(cosine(path.weights[0], W_mm), rel=1e-12)
+
+
+@pytest.mark.parametrize("size", ["dense", "matrix-free"])
+def test_a_spent_time_budget_keeps_the_points_solved(size, monkeypatch):
+    # A budget spent at once still solves the first norm (never an empty path), stops before
+    # the next one, says how many were asked for; the point equals the unbudgeted one.
+    if size == "matrix-free":
+        monkeypatch.setattr(regpath_module, "DENSE_MAX_COORDINATES", 0)
+    inst = NTPInstance(np.eye(2), np.array([[1.0, 0.0], [1 / 3, 2 / 3]]))
+    norms = [1.0, 2.0, 4.0]
+    full = regularization_path(inst, norms)
+    cut = regularization_path(inst, norms, max_seconds=1e-9)
+    assert (cut.requested, full.requested) == (3, 3)
+    assert cut.norms.tolist() == [1.0] and cut.weights.shape[0] == 1
+    assert cut.method == full.method == size
+    # Both are the same solver's answer at B = 1 from the same start.
+    np.testing.assert_array_equal(cut.weights[0], full.weights[0])
+    with pytest.raises(InvalidInstanceError, match="max_seconds"):
+        regularization_path(inst, norms, max_seconds=0.0)

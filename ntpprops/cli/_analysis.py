@@ -266,29 +266,23 @@ def _budgeted_steps(analysis: Analysis, name: str, rate: float) -> tuple[int, fl
 
 
 def _budgeted_path(analysis: Analysis) -> Any:
-    """The regularisation path, with fewer points when the first two show it would not fit.
+    """The regularisation path within the stage budget (fewer points when it runs out).
 
-    The first two points are solved alone and timed; the whole grid is solved (from scratch:
-    the path warm-starts internally) only when that time scaled to every point fits the
-    stage budget, else the two-point path is kept.
+    :func:`regularization_path` stops before a norm once the budget is spent, always solving
+    the first; the norms not reached are listed as a scaled-down stage.
     """
     config, inst = analysis.config, analysis.inst
     norms = regpath_norms(analysis, config.regpath_points)
     budget = config.stage_budget
-    if budget <= 0 or len(norms) <= 2:
-        return regularization_path(inst, norms)
     start = time.perf_counter()
-    first = regularization_path(inst, norms[:2])
-    seconds = time.perf_counter() - start
-    # Points further out cost at least as much as the first ones (smaller multipliers).
-    if seconds * (1 + len(norms) / 2) <= budget:
-        return regularization_path(inst, norms)
-    analysis.scaled["regularisation path"] = (
-        f"2 of {len(norms)} norms (B = {norms[0]:.4g}, {norms[1]:.4g}): the first two took "
-        f"{seconds:.0f} s, so all {len(norms)} would exceed the {budget:g} s stage budget "
-        "(--stage-budget)"
-    )
-    return first
+    path = regularization_path(inst, norms, max_seconds=budget if budget > 0 else None)
+    if len(path.norms) < path.requested:
+        analysis.scaled["regularisation path"] = (
+            f"{len(path.norms)} of {path.requested} norms (B up to {path.norms[-1]:.4g} of "
+            f"{norms[-1]:.4g}): {time.perf_counter() - start:.0f} s reached the "
+            f"{budget:g} s stage budget (--stage-budget)"
+        )
+    return path
 
 
 def _round_down(value: float) -> int:
