@@ -6,7 +6,8 @@ imports neither torch nor JAX.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,7 @@ def from_torch(
     optimizer : callable, optional
         ``optimizer(params, lr) -> torch.optim.Optimizer`` (default ``torch.optim.SGD``);
         ``train`` runs ``steps`` of ``zero_grad``, ``backward``, ``step`` on the full batch.
+        Every call runs with one intra-op thread (``torch.set_num_threads``, restored).
     dtype : torch.dtype, optional
         Default ``torch.float64``; with ``torch.float32`` the checks' rounding tolerances use
         float32's unit roundoff.
@@ -102,6 +104,17 @@ def from_torch(
     build = make_decoder or (lambda d, V: torch.nn.Linear(d, V, bias=False))
     make_opt = optimizer or (lambda params, lr: torch.optim.SGD(params, lr=lr))
 
+    @contextmanager
+    def one_thread() -> Iterator[None]:
+        # The checks' problems are tiny: intra-op threads only contend (500 SGD steps took
+        # 21 s with 2 threads on a loaded 2-core machine, 0.7 s with 1). Restored afterwards.
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
     def tensors(H: Any, P: Any, pi: Any) -> tuple[Any, Any, Any]:
         return tuple(torch.as_tensor(np.asarray(a), dtype=dt) for a in (H, P, pi))  # type: ignore[return-value]
 
@@ -117,23 +130,25 @@ def from_torch(
 
     def loss(H: Any, P: Any, pi: Any, W: Any) -> float:
         Ht, Pt, pit = tensors(H, P, pi)
-        with torch.no_grad():
+        with one_thread(), torch.no_grad():
             return float(objective(decoder(W), Ht, Pt, pit).item())
 
     def grad(H: Any, P: Any, pi: Any, W: Any) -> Any:
         Ht, Pt, pit = tensors(H, P, pi)
         module = decoder(W)
-        objective(module, Ht, Pt, pit).backward()
+        with one_thread():
+            objective(module, Ht, Pt, pit).backward()
         return module.weight.grad.detach().cpu().double().numpy()
 
     def train(H: Any, P: Any, pi: Any, W0: Any, lr: float, steps: int) -> Any:
         Ht, Pt, pit = tensors(H, P, pi)
         module = decoder(W0)
         opt = make_opt(module.parameters(), lr)
-        for _ in range(steps):
-            opt.zero_grad()
-            objective(module, Ht, Pt, pit).backward()
-            opt.step()
+        with one_thread():
+            for _ in range(steps):
+                opt.zero_grad()
+                objective(module, Ht, Pt, pit).backward()
+                opt.step()
         return module.weight.detach().cpu().double().numpy()
 
     return Implementation(name, loss=loss, grad=grad, train=train, unit_roundoff=eps)

@@ -27,6 +27,40 @@ def array_repr(a: ArrayLike) -> str:
     return "[" + ", ".join(array_repr(row) for row in arr) + "]"
 
 
+def _count_rows(values: np.ndarray) -> list[np.ndarray]:
+    """Integer rows proportional to ``values`` (rows), if small ones exist: the counts or
+    weights an instance was normalised from (the strategies draw integers)."""
+    rows = np.atleast_2d(values)
+    scale = np.where(rows > 0, rows, np.inf).min(axis=1, keepdims=True)
+    found = []
+    for top in (1, 2, 3, 4, 5, 6, 8, 12, 60):
+        counts = np.round(rows / scale * top)
+        if np.allclose(counts / counts.sum(axis=1, keepdims=True), rows, rtol=1e-12, atol=0):
+            found.append(counts)
+    return found
+
+
+def _ratios(counts: np.ndarray) -> str:
+    """``[[c / s, ...], ...]`` with ``s`` each row's sum: rows that sum to one, as drawn."""
+    return (
+        "["
+        + ", ".join("[" + ", ".join(f"{x:g} / {row.sum():g}" for x in row) + "]" for row in counts)
+        + "]"
+    )
+
+
+def _first_exact(candidates: list[str], rebuilds: Callable[[Any], bool], fallback: str) -> str:
+    """The first literal whose value rebuilds the instance's array exactly, else ``fallback``.
+
+    Normalising normalised rows or weights again can move an entry by an ulp, so the stored
+    values are not always the literal that rebuilds them.
+    """
+    for literal in candidates:
+        if rebuilds(eval(literal)):
+            return literal
+    return fallback
+
+
 def instance_repr(inst: NTPInstance) -> str:
     """``NTPInstance(embeddings=[[...]], probs=[[...]], context_weights=[...])``.
 
@@ -35,11 +69,18 @@ def instance_repr(inst: NTPInstance) -> str:
     instance (floats are printed with their shortest round-trip repr), ready to paste into
     ``@example(...)``.
     """
-    return (
-        f"NTPInstance(embeddings={array_repr(inst.embeddings)}, "
-        f"probs={array_repr(inst.probs)}, "
-        f"context_weights={array_repr(inst.context_weights)})"
+    H, P, pi = inst.embeddings, inst.probs, inst.context_weights
+    probs = _first_exact(
+        [array_repr(P)] + [_ratios(c) for c in _count_rows(P)],
+        lambda v: np.array_equal(NTPInstance(H, v).probs, P),
+        array_repr(P),
     )
+    weights = _first_exact(
+        [array_repr(pi)] + [array_repr(c[0]) for c in _count_rows(pi)],
+        lambda v: np.array_equal(NTPInstance(H, P, v).context_weights, pi),
+        array_repr(pi),
+    )
+    return f"NTPInstance(embeddings={array_repr(H)}, probs={probs}, context_weights={weights})"
 
 
 class Case:
