@@ -16,7 +16,7 @@ from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._limits import Limits
 from ntpprops._loss import safe_step_size, smoothness_bound
-from ntpprops._optim import train
+from ntpprops._optim import record_steps, train
 from ntpprops._regpath import regularization_path
 from ntpprops._separability import SeparabilityResult, is_separable
 from ntpprops._svm import ntp_svm_result
@@ -236,33 +236,51 @@ def _separability(inst: NTPInstance, budget: float) -> tuple[SeparabilityResult 
 
 
 def _budgeted_steps(analysis: Analysis, name: str, rate: float) -> tuple[int, float | None]:
-    """``config.steps``, or fewer when a probe run shows they would exceed the stage budget.
+    """``config.steps``, or fewer when probe runs show they would exceed the stage budget.
 
-    The probe (:data:`PROBE_STEPS` steps, no limits) is timed after a warm-up of one step, so
-    one-time costs (compilation, caches) are not extrapolated.
+    Two probes with the run's own limits, each recording 2 checkpoints, time a step ``s``
+    and a checkpoint's metrics ``c``: ``T_1 = s + 2c`` and ``T_P = P s + 2c`` with
+    ``P = PROBE_STEPS``. A run of ``k`` steps is then expected to take ``k s + n(k) c``
+    with ``n(k)`` its recorded checkpoints (about 50, log-spaced): at real-text sizes the
+    checkpoints cost as much as hundreds of steps. A warm-up step runs first, so one-time costs
+    (compilation, caches) are not extrapolated.
 
     Returns
     -------
     steps : int
     expected : float or None
-        The probe's estimate of the run's seconds (None when no probe ran).
+        The estimate of the run's seconds (None when no probe ran).
     """
     config, inst = analysis.config, analysis.inst
     if config.stage_budget <= 0 or config.steps <= PROBE_STEPS:
         return config.steps, None
-    train(inst, method=name, steps=1, lr=rate, init=analysis.w0, record=2, limits=False)
-    start = time.perf_counter()
-    train(inst, method=name, steps=PROBE_STEPS, lr=rate, init=analysis.w0, record=2, limits=False)
-    per_step = (time.perf_counter() - start) / PROBE_STEPS
-    if per_step * config.steps <= config.stage_budget:
-        return config.steps, per_step * config.steps
-    steps = max(PROBE_STEPS, _round_down(config.stage_budget / per_step))
+
+    def probe(steps: int) -> float:
+        start = time.perf_counter()
+        train(inst, method=name, steps=steps, lr=rate, init=analysis.w0, record=2,
+              limits=analysis.limits)  # fmt: skip
+        return time.perf_counter() - start
+
+    probe(1)  # warm-up
+    once, many = probe(1), probe(PROBE_STEPS)
+    per_step = max(many - once, 0.0) / (PROBE_STEPS - 1)
+    per_checkpoint = max(once - per_step, 0.0) / 2
+
+    def expected(steps: int) -> float:
+        return steps * per_step + len(record_steps(steps)) * per_checkpoint
+
+    if expected(config.steps) <= config.stage_budget:
+        return config.steps, expected(config.steps)
+    steps = config.steps
+    while steps > PROBE_STEPS and expected(steps) > config.stage_budget:
+        steps = max(PROBE_STEPS, _round_down(0.8 * steps))
     analysis.scaled[f"training {name}"] = (
-        f"{steps} of {config.steps} steps: {per_step * 1e3:.3g} ms per step would need "
-        f"{per_step * config.steps:.0f} s, over the {config.stage_budget:g} s stage budget "
+        f"{steps} of {config.steps} steps: {per_step * 1e3:.3g} ms per step and "
+        f"{per_checkpoint:.3g} s per recorded checkpoint would need "
+        f"{expected(config.steps):.0f} s, over the {config.stage_budget:g} s stage budget "
         "(--stage-budget)"
     )
-    return steps, per_step * steps
+    return steps, expected(steps)
 
 
 def _budgeted_path(analysis: Analysis) -> Any:
