@@ -258,8 +258,12 @@ def local_cluster(n_workers: int) -> Any:
     """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes.
 
     No dashboard; the scheduler's HTTP endpoints take a free port (``:0``) rather than 8787,
-    which another cluster on the machine may hold (Dask would warn and move).
+    which another cluster on the machine may hold (Dask would warn and move). Dask's own logs
+    are silenced below CRITICAL: at shutdown, workers log the scheduler's closing as heartbeat
+    errors; a task's real failure still reaches the client through its future.
     """
+    import logging
+
     from distributed import LocalCluster
 
     return LocalCluster(
@@ -268,6 +272,7 @@ def local_cluster(n_workers: int) -> Any:
         processes=True,
         dashboard_address=None,
         scheduler_kwargs={"dashboard_address": ":0"},
+        silence_logs=logging.CRITICAL,
     )
 
 
