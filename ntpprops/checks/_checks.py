@@ -89,9 +89,7 @@ def _as_float(case: Case, what: str, value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise AssertionError(
-            f"{case._context()}\n  {what} returned {value!r}, not a float"
-        ) from exc
+        raise AssertionError(f"{case.context()}\n  {what} returned {value!r}, not a float") from exc
 
 
 def _as_matrix(case: Case, what: str, value: object) -> FloatArray:

@@ -103,7 +103,8 @@ class Case:
         self.inst = inst
         self.arrays = arrays
 
-    def _context(self) -> str:
+    def context(self) -> str:
+        """The failure's header: check, implementation, pasteable instance and inputs."""
         lines = [
             f"{self.check}[{self.impl.name}] failed on",
             f"  inst = {instance_repr(self.inst)}",
@@ -121,7 +122,7 @@ class Case:
         try:
             return call_user(self.impl, what, fn, *args)
         except AssertionError as exc:
-            raise AssertionError(f"{self._context()}\n  {exc}") from exc.__cause__
+            raise AssertionError(f"{self.context()}\n  {exc}") from exc.__cause__
 
     def require(self, ok: bool, claim: str, expected: Any, actual: Any, tol: Any, why: str) -> None:
         """Fail with the full report unless ``ok`` (which must be False on NaN).
@@ -140,7 +141,7 @@ class Case:
         if bool(ok):
             return
         raise AssertionError(
-            f"{self._context()}\n"
+            f"{self.context()}\n"
             f"  claim:     {claim}\n"
             f"  expected:  {expected}\n"
             f"  actual:    {actual}\n"
