@@ -310,26 +310,37 @@ def _psd_pinv_unscaled(block: FloatArray) -> tuple[FloatArray, FloatArray | None
     return pinv, (null if null.shape[1] > 0 else None)
 
 
+class _OutOfTime(Exception):
+    """Raised inside a pattern solve when the caller's deadline has passed."""
+
+
 #: Factor cache of one PDAS run: rows R_v (as bytes) -> (K_vv^+, null basis). Tokens with the
 #: same rows share a factor (all of them in the first, all-active, iteration).
 BlockCache = dict[bytes, tuple[FloatArray, "FloatArray | None"]]
 
 
 def _solve_pattern(
-    K: FloatArray, pattern: BoolArray, out: BoolArray, cache: BlockCache | None = None
+    K: FloatArray,
+    pattern: BoolArray,
+    out: BoolArray,
+    cache: BlockCache | None = None,
+    deadline: float | None = None,
 ) -> FloatArray:
     """Solve the KKT equalities on ``pattern`` (supports + active atoms); returns ``C`` (m, V).
 
     Unknowns: ``C`` on the pattern and the support logits ``t`` (m,). Per token ``v``:
     ``K_vv c_v = t_R - o_R``; the row sums ``C 1 = 0`` give the Schur system for ``t``.
     Small problems with every block positive definite take one batched (vectorised) solve.
+    Raises :class:`_OutOfTime` if ``time.perf_counter()`` passes ``deadline`` between blocks.
     """
+    if deadline is not None and time.perf_counter() > deadline:
+        raise _OutOfTime
     m, V = pattern.shape
     if V * m**3 <= BATCH_MAX_FLOPS:
         C = _solve_pattern_batched(K, pattern, out)
         if C is not None:
             return C
-    return _solve_pattern_blocks(K, pattern, out, {} if cache is None else cache)
+    return _solve_pattern_blocks(K, pattern, out, {} if cache is None else cache, deadline)
 
 
 def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) -> FloatArray | None:
@@ -367,7 +378,11 @@ def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) ->
 
 
 def _solve_pattern_blocks(
-    K: FloatArray, pattern: BoolArray, out: BoolArray, cache: BlockCache
+    K: FloatArray,
+    pattern: BoolArray,
+    out: BoolArray,
+    cache: BlockCache,
+    deadline: float | None = None,
 ) -> FloatArray:
     """:func:`_solve_pattern` token by token, with pseudo-inverses for singular blocks.
 
@@ -393,6 +408,8 @@ def _solve_pattern_blocks(
         key = idx.tobytes()
         hit = cache.get(key)
         if hit is None:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise _OutOfTime
             hit = cache[key] = _psd_pinv(K[np.ix_(idx, idx)])
         pinv, null = hit
         schur[np.ix_(idx, idx)] += pinv
@@ -430,8 +447,13 @@ def _solve_pattern_blocks(
     return C
 
 
-def _pdas(inst: NTPInstance, active: BoolArray) -> FloatArray | None:
-    """Primal-dual active-set iteration from ``active`` (m, V); ``C`` at a fixed point, or None."""
+def _pdas(inst: NTPInstance, active: BoolArray, deadline: float | None = None) -> FloatArray | None:
+    """Primal-dual active-set iteration from ``active`` (m, V); ``C`` at a fixed point, or None.
+
+    None also when ``time.perf_counter()`` passes ``deadline`` (checked before each factor: one
+    iteration from a poor active set can add most atoms and then factor hundreds of
+    ``|R_v| > r`` blocks; on the GPL-3 text at d = 384 a single solve took over 200 s).
+    """
     K = kernel(inst)
     out = ~inst.supports
     rows = np.arange(inst.m)
@@ -439,7 +461,10 @@ def _pdas(inst: NTPInstance, active: BoolArray) -> FloatArray | None:
     seen: set[bytes] = set()
     cache: BlockCache = {}
     for _ in range(MAX_PDAS_ITER):
-        C = _solve_pattern(K, inst.supports | active, out, cache)
+        try:
+            C = _solve_pattern(K, inst.supports | active, out, cache, deadline)
+        except _OutOfTime:
+            return None
         scores = K @ C
         margins = scores[rows, anchor][:, None] - scores
         lam = np.where(active, -C, 0.0)
@@ -485,12 +510,21 @@ def _solve_svm(
     return _to_solution(inst, C)
 
 
-def polish_from(inst: NTPInstance, active: BoolArray) -> tuple[FloatArray, FloatArray, BoolArray]:
-    """Exact ``(W, duals, active)`` by PDAS started from a solver's active set (m, V)."""
-    C = _pdas(inst, active & ~inst.supports)
+def polish_from(
+    inst: NTPInstance, active: BoolArray, deadline: float | None = None
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Exact ``(W, duals, active)`` by PDAS started from a solver's active set (m, V).
+
+    ``deadline`` (a ``time.perf_counter()`` value) stops the iteration with a
+    :class:`SolverError` once passed.
+    """
+    C = _pdas(inst, active & ~inst.supports, deadline)
     if C is None:
+        late = deadline is not None and time.perf_counter() > deadline
         raise SolverError(
-            "polishing from the given active set cycled without reaching a KKT point; "
+            "polishing from the given active set ran past its deadline"
+            if late
+            else "polishing from the given active set cycled without reaching a KKT point; "
             "try method='active-set'"
         )
     return _to_solution(inst, C)
@@ -623,11 +657,12 @@ def solve_active_set(inst: NTPInstance) -> tuple[FloatArray, FloatArray, BoolArr
 
 
 def _verified_polish(
-    inst: NTPInstance, active: BoolArray
+    inst: NTPInstance, active: BoolArray, deadline: float | None = None
 ) -> tuple[FloatArray, FloatArray, BoolArray] | None:
-    """PDAS from a dual-ascent active set (m, V), kept only if it passes :func:`kkt_report`."""
+    """PDAS from a dual-ascent active set (m, V), kept only if it passes :func:`kkt_report`;
+    None also when it runs past ``deadline`` (so the ascent's budget holds)."""
     try:
-        W, duals, act = polish_from(inst, active)
+        W, duals, act = polish_from(inst, active, deadline)
     except SolverError:
         return None
     if not np.all(np.isfinite(W)) or not kkt_report(inst, W, duals).ok:
@@ -639,6 +674,7 @@ def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> Dua
     """:func:`ntpprops._svm_dual.dual_coordinate_ascent` on ``inst`` (cached once decided)."""
     cached = inst._cache.get("svm_dual_outcome")
     if cached is None:
+        deadline = time.perf_counter() + max_seconds
         B, _ = reduced_factor(inst)
         # max_i ||A_i|| over contexts with out atoms (per context: B[atoms.ctx] would be an
         # (n_out, r) copy, 7 GB on the GPL-3 text).
@@ -649,7 +685,7 @@ def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> Dua
             B,
             inst.supports,
             threshold=SEPARABLE_RTOL * scale,
-            polish=lambda active: _verified_polish(inst, active),
+            polish=lambda active: _verified_polish(inst, active, deadline),
             certificate_norm=lambda C: _certificate_norm(inst, C),
             max_seconds=max_seconds,
             max_epochs=max_epochs,

@@ -8,6 +8,7 @@ times a conditioning factor, so ``1e3 * KKT_RTOL`` leaves three orders for that 
 from __future__ import annotations
 
 import itertools
+import time
 
 import cvxpy as cp
 import numpy as np
@@ -21,7 +22,13 @@ from ntpprops import NotSeparableError, NTPInstance, is_separable, ntp_svm_resul
 from ntpprops._errors import SeparabilityUndecidedError, SolverError
 from ntpprops._separability import separability_certificate_bound, separation_atoms
 from ntpprops._svm import KKT_RTOL, METHODS, kkt_report
-from ntpprops._svm_active import SEPARABLE_RTOL, decide_separability, reduced_factor
+from ntpprops._svm_active import (
+    SEPARABLE_RTOL,
+    _verified_polish,
+    decide_separability,
+    polish_from,
+    reduced_factor,
+)
 from ntpprops._svm_dual import dual_coordinate_ascent, solve_block
 
 W_RTOL = 1e3 * KKT_RTOL
@@ -222,6 +229,18 @@ def test_budget_runs_out_with_the_bracket_in_the_message():
     with pytest.raises(SeparabilityUndecidedError, match=r"\|\|W\|\| >= .*gamma\* <=") as info:
         decide_separability(_fresh(inst), method="dual-cd", max_epochs=2)
     assert info.value.margin_upper_bound == pytest.approx(1.0 / info.value.norm_lower_bound)
+
+
+def test_polish_gives_up_at_its_deadline_and_succeeds_without_one():
+    # One PDAS solve from a poor active set can exceed the ascent's whole budget (200 s on the
+    # GPL-3 text at d = 384): the deadline must stop it, and must not change a timely answer.
+    inst = _random_instance(30, 8, 40, 3, seed=30)
+    start = ~inst.supports
+    assert _verified_polish(inst, start, time.perf_counter() - 1.0) is None
+    with pytest.raises(SolverError, match="deadline"):
+        polish_from(inst, start, time.perf_counter() - 1.0)
+    solution = _verified_polish(inst, start, time.perf_counter() + 600.0)
+    assert solution is not None and kkt_report(inst, solution[0], solution[1]).ok
 
 
 # -- wiring ---------------------------------------------------------------------------------
