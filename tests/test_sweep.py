@@ -409,3 +409,18 @@ def test_logit_cone_statdim_on_cones_known_in_closed_form(
         assert 1.5 + tol < value < vocab - 0.5 - tol
     else:
         assert abs(value - delta) <= tol
+
+
+def test_cli_exits_1_with_a_resume_hint_when_the_scheduler_is_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scheduler address nobody listens on (port 1 of localhost): Dask's connect timeout,
+    shortened here to 2 s, ends the run with exit 1 and a resume hint, not a traceback."""
+    import dask
+
+    store = tmp_path / "s.parquet"
+    argv = ["sweep", "--m", "6", "--d", "2", "--vocab", "3", "--support", "2", "--trials", "1"]
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        status = main([*argv, "--scheduler", "tcp://127.0.0.1:1", "--store", str(store)])
+    assert status == 1
+    assert "rerun the same command to resume" in capsys.readouterr().err

@@ -77,7 +77,8 @@ def _write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
-    """Run ``ntpprops sweep``; 0 when the sweep completed.
+    """Run ``ntpprops sweep``; 0 when the sweep completed, 1 when the engine failed (the
+    stored chunks stay: rerunning resumes).
 
     Raises
     ------
@@ -136,6 +137,14 @@ def run_sweep_command(args: argparse.Namespace, argv: Sequence[str] | None = Non
         )
     except ValueError as exc:
         raise UsageError(f"ntpprops sweep: {exc}") from None
+    except Exception as exc:  # the cluster failed (timeout, lost scheduler, killed workers)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(
+            f"ntpprops sweep: the sweep did not complete ({type(exc).__name__}: {message}); "
+            f"finished chunks are in {args.store}: rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
     summary = sweep.summarize(result.table)
     fitted = sweep.thresholds(summary)
     from ntpprops.sweep._analysis import markdown_table
