@@ -119,6 +119,7 @@ class Case:
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``; an exception becomes an AssertionError carrying the instance."""
+        __tracebackhide__ = True
         try:
             return call_user(self.impl, what, fn, *args)
         except AssertionError as exc:
@@ -138,6 +139,7 @@ class Case:
         why : str
             One line: where the tolerance comes from.
         """
+        __tracebackhide__ = True  # pytest shows the check's line, not this helper
         if bool(ok):
             return
         raise AssertionError(
