@@ -41,8 +41,9 @@ def _profile_line(result: pytest.RunResult) -> str:
 @pytest.mark.usefixtures("clean_env")
 def test_unrelated_suite_is_unchanged(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_unrelated=UNRELATED)
-    with_plugin = pytester.runpytest_subprocess("-s")
-    without = pytester.runpytest_subprocess("-s", "-p", "no:ntpprops")
+    # -W error: loading the plugin (and so ntpprops) must not warn in a strict suite either.
+    with_plugin = pytester.runpytest_subprocess("-s", "-W", "error")
+    without = pytester.runpytest_subprocess("-s", "-W", "error", "-p", "no:ntpprops")
     with_plugin.assert_outcomes(passed=2)
     without.assert_outcomes(passed=2)
     assert _profile_line(with_plugin) == _profile_line(without) == "PROFILE default 100"
