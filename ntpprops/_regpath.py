@@ -803,6 +803,7 @@ class _MFProblem:
         self.fac = _factor(inst)
         self.pi = inst.context_weights
         self.stats = _MFStats()
+        self.deadline: float | None = None  # perf_counter() time at which Newton gives up
 
     @property
     def products(self) -> int:
@@ -1017,6 +1018,10 @@ class _NewtonSystem:
         return self.tangent(np.concatenate([z_f, z_p.ravel()]))
 
 
+class _OutOfTime(Exception):
+    """The path's ``max_seconds`` ran out inside a Newton solve (caught by the path)."""
+
+
 def _mf_newton(
     prob: _MFProblem, c: FloatArray, B: float | None, rtol: float, kkt_tol: float = 0.0
 ) -> _MFSolution:
@@ -1042,6 +1047,8 @@ def _mf_newton(
     f_frozen = n_f == 0
     lam = 0.0
     for _ in range(_MF_MAX_NEWTON):
+        if prob.deadline is not None and time.perf_counter() > prob.deadline:
+            raise _OutOfTime
         prob.stats.newton += 1
         c, g = pt.c, pt.grad
         # Once F is frozen the multiplier is read off P alone: exact at any B (out-of-support
@@ -1146,6 +1153,7 @@ def _block_kkt(
 def _mf_path(inst: NTPInstance, B: FloatArray, deadline: float | None = None) -> _PathArrays:
     """The path by the matrix-free method: continuation over the norms, Newton-CG per norm."""
     prob = _MFProblem(inst)
+    prob.deadline = deadline
     n, k = prob.size, B.size
     out = _PathArrays.empty(k, n)
     c = np.zeros(n)
@@ -1165,54 +1173,81 @@ def _mf_path(inst: NTPInstance, B: FloatArray, deadline: float | None = None) ->
             out.done = i
             out.reduced = prob.fac
             return out
-        for target in _continuation(previous, float(b), MF_MAX_NORM_RATIO):
-            if finite is not None and np.linalg.norm(finite.pt.c) <= target:
-                sol = finite
-                break
-            (b0, c0), (b1, c1) = history[-2:] if len(history) > 1 else (history[0], (start, c))
-            # Secant predictor, linear in B (exact asymptotically: c_P ~ B u + const).
-            guess = c1 + (c1 - c0) * ((target - b1) / (b1 - b0)) if b1 > b0 else c1
-            tick, before = time.perf_counter(), prob.stats.snapshot()
-            # Norms inserted for the continuation only need to be good warm starts.
-            tol = MF_KKT_RTOL if target == float(b) else MF_CONTINUATION_KKT_RTOL
-            sol = _mf_newton(prob, guess, target, MF_STEP_RTOL, tol)
-            _log.debug(
-                "matrix-free B=%.6g: %.1f s, (newton, cg, products, backtracks, points) += %s, "
-                "lam=%.3g, converged=%s, F frozen=%s, kkt=%.3g",
-                target,
-                time.perf_counter() - tick,
-                tuple(np.subtract(prob.stats.snapshot(), before).tolist()),
-                sol.lam,
-                sol.converged,
-                sol.f_frozen,
-                _mf_kkt(prob, sol.pt, sol.lam),
-            )
-            if sol.lam <= 0:
-                # The sphere's multiplier is negative: the ball's minimiser is inside.
-                free = _mf_newton(prob, sol.pt.c, None, MF_STEP_RTOL)
-                if free.converged and np.linalg.norm(free.pt.c) <= target * (1 + 1e-9):
-                    finite = sol = _MFSolution(free.pt, 0.0, True, free.f_frozen)
-                    break
-            elif sol.lam < MIN_MULTIPLIER:
+        try:
+            sol, finite = _mf_norm(prob, float(b), previous, start, c, history, finite, budget)
+        except _OutOfTime:
+            if i == 0:
                 raise SolverError(
-                    f"regularization_path: B = {target:.6g} is beyond the float64 range for "
-                    f"this instance (the multiplier is {sol.lam:.3g} < {MIN_MULTIPLIER:g}: "
-                    f"out-of-support probabilities near underflow); use B <= {history[-1][0]:.4g}"
-                )
-            if prob.products > budget:
-                raise SolverError(
-                    f"regularization_path (matrix-free): B = {target:.6g} not reached within "
-                    f"{_MF_MAX_PRODUCTS} Hessian-vector products (last relative KKT residual "
-                    f"{_mf_kkt(prob, sol.pt, sol.lam):.3g}); the instance is too badly "
-                    "conditioned at this norm: use smaller B, or fewer points"
-                )
-            history.append((target, sol.pt.c))
+                    f"regularization_path: the first norm B = {b:.6g} was not reached within "
+                    f"max_seconds (matrix-free, {prob.fac.size} coordinates); give more time "
+                    "or a smaller first norm"
+                ) from None
+            out.done = i
+            out.reduced = prob.fac
+            return out
         previous = float(b)
         out.coords[i], out.excess[i], out.lams[i] = sol.pt.c, sol.pt.excess, sol.lam
         out.kkt[i] = _mf_kkt(prob, sol.pt, sol.lam)
         out.converged[i], out.active[i] = sol.converged, sol.lam > 0
     out.reduced = prob.fac
     return out
+
+
+def _mf_norm(
+    prob: _MFProblem,
+    b: float,
+    previous: float,
+    start: float,
+    c: FloatArray,
+    history: list[tuple[float, FloatArray]],
+    finite: _MFSolution | None,
+    budget: int,
+) -> tuple[_MFSolution, _MFSolution | None]:
+    """Solve one reported norm ``b`` by continuation from ``previous`` (appends to
+    ``history``); returns the solution and the certified finite minimiser, if found."""
+    for target in _continuation(previous, float(b), MF_MAX_NORM_RATIO):
+        if finite is not None and np.linalg.norm(finite.pt.c) <= target:
+            sol = finite
+            break
+        (b0, c0), (b1, c1) = history[-2:] if len(history) > 1 else (history[0], (start, c))
+        # Secant predictor, linear in B (exact asymptotically: c_P ~ B u + const).
+        guess = c1 + (c1 - c0) * ((target - b1) / (b1 - b0)) if b1 > b0 else c1
+        tick, before = time.perf_counter(), prob.stats.snapshot()
+        # Norms inserted for the continuation only need to be good warm starts.
+        tol = MF_KKT_RTOL if target == float(b) else MF_CONTINUATION_KKT_RTOL
+        sol = _mf_newton(prob, guess, target, MF_STEP_RTOL, tol)
+        _log.debug(
+            "matrix-free B=%.6g: %.1f s, (newton, cg, products, backtracks, points) += %s, "
+            "lam=%.3g, converged=%s, F frozen=%s, kkt=%.3g",
+            target,
+            time.perf_counter() - tick,
+            tuple(np.subtract(prob.stats.snapshot(), before).tolist()),
+            sol.lam,
+            sol.converged,
+            sol.f_frozen,
+            _mf_kkt(prob, sol.pt, sol.lam),
+        )
+        if sol.lam <= 0:
+            # The sphere's multiplier is negative: the ball's minimiser is inside.
+            free = _mf_newton(prob, sol.pt.c, None, MF_STEP_RTOL)
+            if free.converged and np.linalg.norm(free.pt.c) <= target * (1 + 1e-9):
+                finite = sol = _MFSolution(free.pt, 0.0, True, free.f_frozen)
+                break
+        elif sol.lam < MIN_MULTIPLIER:
+            raise SolverError(
+                f"regularization_path: B = {target:.6g} is beyond the float64 range for "
+                f"this instance (the multiplier is {sol.lam:.3g} < {MIN_MULTIPLIER:g}: "
+                f"out-of-support probabilities near underflow); use B <= {history[-1][0]:.4g}"
+            )
+        if prob.products > budget:
+            raise SolverError(
+                f"regularization_path (matrix-free): B = {target:.6g} not reached within "
+                f"{_MF_MAX_PRODUCTS} Hessian-vector products (last relative KKT residual "
+                f"{_mf_kkt(prob, sol.pt, sol.lam):.3g}); the instance is too badly "
+                "conditioned at this norm: use smaller B, or fewer points"
+            )
+        history.append((target, sol.pt.c))
+    return sol, finite
 
 
 # -- public --------------------------------------------------------------------------------
@@ -1254,10 +1289,10 @@ def regularization_path(
     norms : array_like, shape (k,)
         Positive, finite bounds ``B`` (sorted into increasing order).
     max_seconds : float, optional
-        Wall-time budget. It is checked before each norm of ``norms`` after the first: once
-        it has run out, the path returns the norms solved so far (``result.requested`` says
-        how many were asked for). The first norm is always solved, and a norm once started
-        is finished, so a run can exceed the budget by one norm's solve.
+        Wall-time budget. Once it has run out, no new norm is started and the matrix-free
+        Newton stops at its next step: the path returns the norms solved so far
+        (``result.requested`` says how many were asked for). The dense method (small
+        instances) always finishes the norm it is in, so it solves at least the first.
 
     Returns
     -------
@@ -1272,7 +1307,8 @@ def regularization_path(
     InvalidInstanceError
         If ``norms`` is empty, not 1-D, or holds a non-positive or non-finite value.
     SolverError
-        If some ``B`` is so large that the multiplier ``lam_B`` (of order ``e^{-gamma B}``,
+        If ``max_seconds`` ran out before the first norm was reached (matrix-free), or
+        if some ``B`` is so large that the multiplier ``lam_B`` (of order ``e^{-gamma B}``,
         ``gamma`` the NTP margin) would fall below :data:`MIN_MULTIPLIER` ``= 1e-280``: the
         out-of-support probabilities then underflow float64. Roughly ``gamma B <~ 630``.
         Also when the norm stops moving toward ``B`` as the multiplier falls (an instance that

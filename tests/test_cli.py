@@ -442,6 +442,20 @@ def test_stage_budget_shortens_the_path_and_thm1_judges_what_ran(capsys, tmp_pat
     assert thm1["status"] == "passed" and len(thm1["measured"]["B"]) == 1, thm1
 
 
+def test_a_path_out_of_budget_is_reported_not_fatal(capsys, tmp_path, dip_npz, monkeypatch):
+    from ntpprops import _regpath
+
+    monkeypatch.setattr(_regpath, "DENSE_MAX_COORDINATES", 0)  # the matrix-free Newton
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(dip_npz), "--out", str(out_dir),
+                           *PATH_ONLY, "--stage-budget", "1e-9")  # fmt: skip
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    assert report["scaled_stages"]["regularisation path"].startswith("0 of 4 norms")
+    thm1 = claims_by_id(report)["thm1"]
+    assert thm1["status"] == "not_applicable" and "max_seconds" in thm1["reason"], thm1
+
+
 def test_no_stage_budget_runs_every_step(capsys, tmp_path, separable_npz):
     out_dir = tmp_path / "r"
     status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),

@@ -434,20 +434,28 @@ def test_matrix_free_uses_a_cached_w_mm_only() -> None:
     assert path.cos_mm[0] == pytest.approx(cosine(path.weights[0], W_mm), rel=1e-12)
 
 
-@pytest.mark.parametrize("size", ["dense", "matrix-free"])
-def test_a_spent_time_budget_keeps_the_points_solved(size, monkeypatch):
-    # A budget spent at once still solves the first norm (never an empty path), stops before
-    # the next one, says how many were asked for; the point equals the unbudgeted one.
-    if size == "matrix-free":
-        monkeypatch.setattr(regpath_module, "DENSE_MAX_COORDINATES", 0)
+def test_a_spent_time_budget_keeps_the_points_solved():
+    # A budget spent at once still solves the first norm by the dense method (small
+    # instances), stops before the next one, says how many were asked for; the point equals
+    # the unbudgeted one.
     inst = NTPInstance(np.eye(2), np.array([[1.0, 0.0], [1 / 3, 2 / 3]]))
     norms = [1.0, 2.0, 4.0]
     full = regularization_path(inst, norms)
     cut = regularization_path(inst, norms, max_seconds=1e-9)
     assert (cut.requested, full.requested) == (3, 3)
     assert cut.norms.tolist() == [1.0] and cut.weights.shape[0] == 1
-    assert cut.method == full.method == size
+    assert cut.method == full.method == "dense"
     # Both are the same solver's answer at B = 1 from the same start.
     np.testing.assert_array_equal(cut.weights[0], full.weights[0])
     with pytest.raises(InvalidInstanceError, match="max_seconds"):
         regularization_path(inst, norms, max_seconds=0.0)
+
+
+def test_a_matrix_free_newton_stops_at_the_deadline(monkeypatch):
+    # On real text a single norm can take minutes: the matrix-free Newton checks the deadline
+    # at every step, and a path that reached no norm says so with a typed error.
+    monkeypatch.setattr(regpath_module, "DENSE_MAX_COORDINATES", 0)
+    inst = NTPInstance(np.eye(2), np.array([[1.0, 0.0], [1 / 3, 2 / 3]]))
+    assert regularization_path(inst, [1.0, 2.0]).method == "matrix-free"
+    with pytest.raises(SolverError, match="first norm B = 1 was not reached within max_seconds"):
+        regularization_path(inst, [1.0, 2.0], max_seconds=1e-9)

@@ -286,14 +286,24 @@ def _budgeted_steps(analysis: Analysis, name: str, rate: float) -> tuple[int, fl
 def _budgeted_path(analysis: Analysis) -> Any:
     """The regularisation path within the stage budget (fewer points when it runs out).
 
-    :func:`regularization_path` stops before a norm once the budget is spent, always solving
-    the first; the norms not reached are listed as a scaled-down stage.
+    :func:`regularization_path` stops once the budget is spent and keeps the norms solved;
+    the norms not reached are listed as a scaled-down stage. When it cannot give even one
+    point (or fails), the path is ``None`` and ``regpath_error`` says why.
     """
     config, inst = analysis.config, analysis.inst
     norms = regpath_norms(analysis, config.regpath_points)
     budget = config.stage_budget
     start = time.perf_counter()
-    path = regularization_path(inst, norms, max_seconds=budget if budget > 0 else None)
+    try:
+        path = regularization_path(inst, norms, max_seconds=budget if budget > 0 else None)
+    except SolverError as exc:  # e.g. not even the first norm within the budget
+        analysis.regpath_error = f"the path could not be computed: {exc}"
+        if "max_seconds" in str(exc):
+            analysis.scaled["regularisation path"] = (
+                f"0 of {len(norms)} norms: the first (B = {norms[0]:.4g}) was not reached in "
+                f"the {budget:g} s stage budget (--stage-budget)"
+            )
+        return None
     if len(path.norms) < path.requested:
         analysis.scaled["regularisation path"] = (
             f"{len(path.norms)} of {path.requested} norms (B up to {path.norms[-1]:.4g} of "
