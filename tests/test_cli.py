@@ -456,6 +456,20 @@ def test_a_path_out_of_budget_is_reported_not_fatal(capsys, tmp_path, dip_npz, m
     assert thm1["status"] == "not_applicable" and "max_seconds" in thm1["reason"], thm1
 
 
+def test_certification_that_cannot_reach_a_checkpoint_is_skipped_and_listed(
+    capsys, tmp_path, separable_npz
+):
+    # 2048 GD steps cannot fit in a microsecond: no overrun, the stage is listed instead.
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),
+                           "--quick", "--no-plots", "--regpath-points", "0",
+                           "--certify-budget", "1e-6")  # fmt: skip
+    assert status == 0, out + err
+    report = read_report(out_dir)
+    assert report["scaled_stages"]["certifying Theorem 2"].startswith("skipped: its first")
+    assert "certifying Theorem 2" not in report["timings_seconds"]
+
+
 def test_no_stage_budget_runs_every_step(capsys, tmp_path, separable_npz):
     out_dir = tmp_path / "r"
     status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ntpprops._certify import certify_gd_bias
+from ntpprops._certify import FIRST_CHECKPOINT, certify_gd_bias
 from ntpprops._compat import CompatibilityResult, is_compatible
 from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
@@ -87,8 +87,11 @@ class Analysis:
     sep_error : str
         Why ``sep`` is ``None`` (the solver's message, with what it proved).
     scaled : dict of str to str
-        Stages run smaller than asked because the full size would exceed
-        ``config.stage_budget``: what was asked, what ran and why.
+        Stages run smaller than asked (or skipped) because the full size would exceed
+        ``config.stage_budget`` (``config.certify_budget`` for the certification): what was
+        asked, what ran and why.
+    step_seconds : dict of str to float
+        Seconds per step of each optimizer, as its probe measured them.
     extras : dict
         Input-specific data (e.g. the conditional entropies of a corpus per context length).
     """
@@ -111,6 +114,7 @@ class Analysis:
     extras: dict[str, Any] = field(default_factory=dict)
     sep_error: str = ""
     scaled: dict[str, str] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def separable(self) -> bool | None:
@@ -216,7 +220,7 @@ def analyse(
         analysis.regpath_error = f"not run: separability undecided ({sep_error})"
     if "gd" in analysis.runs and not (compat and sep):
         analysis.plateau = timed("GD plateau", lambda: gd_plateau(analysis))
-    if config.certify_budget > 0 and svm is not None and compat:
+    if config.certify_budget > 0 and svm is not None and compat and _certification_fits(analysis):
         analysis.certificate = timed(
             "certifying Theorem 2",
             lambda: certify_gd_bias(
@@ -224,6 +228,26 @@ def analyse(
             ),
         )
     return analysis
+
+
+def _certification_fits(analysis: Analysis) -> bool:
+    """Whether certification can reach its second checkpoint within ``--certify-budget``.
+
+    :func:`certify_gd_bias` checks its budget only at checkpoints, the first ones after
+    ``FIRST_CHECKPOINT`` and ``sqrt 2`` times as many GD steps: when those alone would take
+    longer than the budget (GD's probe says how long a step takes), it is skipped and listed
+    as a scaled-down stage rather than overrunning by minutes.
+    """
+    per_step = analysis.step_seconds.get("gd")
+    budget = analysis.config.certify_budget
+    needed = 2 * FIRST_CHECKPOINT
+    if per_step is None or per_step * needed <= budget:
+        return True
+    analysis.scaled["certifying Theorem 2"] = (
+        f"skipped: its first checkpoints ({needed} GD steps at {per_step * 1e3:.3g} ms) would "
+        f"need {per_step * needed:.0f} s, over the {budget:g} s budget (--certify-budget)"
+    )
+    return False
 
 
 def _separability(inst: NTPInstance, budget: float) -> tuple[SeparabilityResult | None, str]:
@@ -265,6 +289,7 @@ def _budgeted_steps(analysis: Analysis, name: str, rate: float) -> tuple[int, fl
     once, many = probe(1), probe(PROBE_STEPS)
     per_step = max(many - once, 0.0) / (PROBE_STEPS - 1)
     per_checkpoint = max(once - per_step, 0.0) / 2
+    analysis.step_seconds[name] = per_step
 
     def expected(steps: int) -> float:
         return steps * per_step + len(record_steps(steps)) * per_checkpoint
