@@ -440,8 +440,8 @@ def _undecided(why: str, bound: float, threshold: float, epochs: int, seconds: f
         f"every separator W has ||W|| >= {bound:.4g}, i.e. the max margin gamma* <= "
         f"{gamma_upper:.4g}; 'not separable' needs gamma* <= {threshold:.4g} "
         "(SEPARABLE_RTOL * max_i ||A_i||), 'separable' a KKT-verified W^mm. Give it more "
-        "time (ntpprops._svm_active.decide_separability(inst, max_seconds=...)), or use fewer "
-        "contexts, or d >= m with rank H = m (separable by Lemma 1)",
+        "time (is_separable(inst, max_seconds=...); ntpprops verify --stage-budget), or use "
+        "fewer contexts, or d >= m with rank H = m (separable by Lemma 1)",
         norm_lower_bound=bound,
         margin_upper_bound=gamma_upper,
         threshold=threshold,
