@@ -287,7 +287,9 @@ def _budgeted_steps(analysis: Analysis, name: str, rate: float) -> tuple[int, fl
 
     probe(1)  # warm-up
     once, many = probe(1), probe(PROBE_STEPS)
-    per_step = max(many - once, 0.0) / (PROBE_STEPS - 1)
+    # On tiny instances timing noise can make the difference negative: the average over the
+    # probe (checkpoints included) then bounds a step from above, never by zero.
+    per_step = (many - once) / (PROBE_STEPS - 1) if many > once else many / PROBE_STEPS
     per_checkpoint = max(once - per_step, 0.0) / 2
     analysis.step_seconds[name] = per_step
 
