@@ -1268,15 +1268,6 @@ def _check_norms(norms: ArrayLike) -> FloatArray:
     return np.sort(B)
 
 
-def _w_mm(inst: NTPInstance) -> FloatArray | None:
-    from ntpprops._svm import ntp_svm  # lazily: a sibling module
-
-    try:
-        return np.asarray(ntp_svm(inst), dtype=np.float64)
-    except (NotSeparableError, NotImplementedError):
-        return None
-
-
 @single_blas_thread
 def regularization_path(
     inst: NTPInstance, norms: ArrayLike, *, max_seconds: float | None = None
@@ -1361,7 +1352,7 @@ def _solve_path(
         weights=weights,
         loss=inst.entropy + arrays.excess,
         excess_loss=arrays.excess,
-        cos_mm=_cosines(weights, _w_mm_or_none(inst) if method == "dense" else _w_mm_cached(inst)),
+        cos_mm=_cosines(weights, _w_mm(inst, solve=method == "dense")),
         dist_f_wstar=_dist_f_wstar(inst, arrays.reduced, coords),
         converged=arrays.converged,
         multipliers=arrays.lams,
@@ -1373,24 +1364,24 @@ def _solve_path(
     )
 
 
-def _w_mm_cached(inst: NTPInstance) -> FloatArray | None:
-    """``W^mm`` if an SVM solve already left it on the instance, else None (not solved here).
+def _w_mm(inst: NTPInstance, *, solve: bool) -> FloatArray | None:
+    """``W^mm`` for ``cos_mm``: solved when ``solve`` (small instances), else only if an SVM
+    solve already left it on the instance; None when it does not exist or cannot be had.
 
     On instances large enough for the matrix-free method, deciding separability can take
-    minutes (GPL-3 with d = 384: the dual-cd budget of 300 s runs out undecided), longer than
-    the path itself; call :func:`ntpprops.ntp_svm_result` first to get ``cos_mm``.
+    minutes (GPL-3 with d = 384: the dual-cd budget runs out undecided), longer than the path
+    itself; call :func:`ntpprops.ntp_svm_result` first to get ``cos_mm`` there.
     """
-    for key, value in inst._cache.items():
-        if isinstance(key, str) and key.startswith("svm:") and hasattr(value, "W"):
-            return np.asarray(value.W, dtype=np.float64)
-    return None
+    if not solve:
+        for key, value in inst._cache.items():
+            if isinstance(key, str) and key.startswith("svm:") and hasattr(value, "W"):
+                return np.asarray(value.W, dtype=np.float64)
+        return None
+    from ntpprops._svm import ntp_svm  # lazily: a sibling module
 
-
-def _w_mm_or_none(inst: NTPInstance) -> FloatArray | None:
-    """``W^mm``, or None also when separability cannot be decided (too large an instance)."""
     try:
-        return _w_mm(inst)
-    except SolverError:
+        return np.asarray(ntp_svm(inst), dtype=np.float64)
+    except (NotSeparableError, SolverError):  # no W^mm, or undecided at this size
         return None
 
 
