@@ -43,3 +43,17 @@ def one_hot_instance() -> NTPInstance:
     """Two orthogonal contexts, each followed by its own token: W^mm = [[.5, -.5], [-.5, .5]]
     by hand (margins W_00 - W_10 >= 1 and W_11 - W_01 >= 1 at least norm), W* = 0, F = {0}."""
     return NTPInstance(np.eye(2), np.eye(2))
+
+
+def random_support_instance(m: int, V: int, d: int, S: int, seed: int) -> NTPInstance:
+    """Gaussian ``H`` (m, d) and random supports of size ``S`` (probabilities from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    supports = np.zeros((m, V), dtype=bool)
+    for j in range(m):
+        supports[j, rng.choice(V, size=S, replace=False)] = True
+    return instance_on_supports(rng.standard_normal((m, d)), supports, seed)
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """``||a - b|| / ||b||`` (Frobenius)."""
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))

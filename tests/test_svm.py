@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from _builders import instance_on_supports as _instance
+from _builders import random_support_instance, relative_error
 
 from ntpprops import (
     NotSeparableError,
@@ -29,19 +30,6 @@ from ntpprops._separability import (
 )
 from ntpprops._svm import KKT_RTOL, kkt_report
 from ntpprops._svm_cvxpy import solve_cvxpy
-
-
-def _random_instance(m, V, d, S, seed):
-    rng = np.random.default_rng(seed)
-    supports = np.zeros((m, V), dtype=bool)
-    for j in range(m):
-        supports[j, rng.choice(V, size=S, replace=False)] = True
-    return _instance(rng.standard_normal((m, d)), supports, seed)
-
-
-def _relative(a, b):
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
 
 # -- hand-derived solutions ---------------------------------------------------------------
 
@@ -97,7 +85,7 @@ CASES = [(8, 5, 10, 2), (12, 6, 14, 3), (6, 4, 3, 2), (10, 5, 4, 1), (30, 6, 40,
 @pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
 def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
     for seed in range(4):
-        inst = _random_instance(m, V, d, S, seed)
+        inst = random_support_instance(m, V, d, S, seed)
         if not is_separable(inst):
             continue
         ours = ntp_svm_result(inst)
@@ -107,11 +95,11 @@ def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
         # Clarabel stops at relative gap and feasibility 1e-12; for the 1-strongly convex
         # objective ||W||^2 / 2 that bounds ||W - W^mm||^2 / ||W^mm||^2 by about 1e-12, i.e.
         # 1e-6 relative (observed: ~1e-11).
-        assert _relative(W_raw, ours.W) <= 1e-6
+        assert relative_error(W_raw, ours.W) <= 1e-6
         assert np.max(np.abs(duals_raw - ours.duals)) <= 1e-6 * np.max(ours.duals)
         polished = ntp_svm_result(inst, method="cvxpy")
         # Polished from Clarabel's active set: the same exact KKT point, to rounding.
-        assert _relative(polished.W, ours.W) <= 1e-10
+        assert relative_error(polished.W, ours.W) <= 1e-10
 
 
 def test_one_hot_matches_crammer_singer_svm():
@@ -133,7 +121,7 @@ def test_one_hot_matches_crammer_singer_svm():
     # liblinear stops when its dual projected gradient is below tol = 1e-8; the dual
     # suboptimality is then O(n_dual * tol * max alpha) and, by 1-strong convexity of the
     # primal, ||W - W^mm|| = O(sqrt(that)) ~ 1e-5 relative here (observed: ~2e-9).
-    assert _relative(clf.coef_, result.W) <= 1e-5
+    assert relative_error(clf.coef_, result.W) <= 1e-5
 
 
 # -- properties of the solution --------------------------------------------------------------
@@ -142,7 +130,7 @@ def test_one_hot_matches_crammer_singer_svm():
 @pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
 def test_solution_passes_kkt_and_margin_identities(m, V, d, S):
     for seed in range(3):
-        inst = _random_instance(m, V, d, S, seed)
+        inst = random_support_instance(m, V, d, S, seed)
         if not is_separable(inst):
             continue
         result = ntp_svm_result(inst)
@@ -160,7 +148,7 @@ def test_solution_passes_kkt_and_margin_identities(m, V, d, S):
 
 
 def test_kkt_report_detects_perturbations():
-    inst = _random_instance(8, 5, 10, 2, seed=1)
+    inst = random_support_instance(8, 5, 10, 2, seed=1)
     result = ntp_svm_result(inst)
     W, duals = result.W, result.duals
     assert kkt_report(inst, W, duals).ok
@@ -172,15 +160,15 @@ def test_kkt_report_detects_perturbations():
 
 
 def test_solution_ignores_context_weights_and_in_support_probabilities():
-    inst = _random_instance(12, 6, 14, 3, seed=2)
+    inst = random_support_instance(12, 6, 14, 3, seed=2)
     rng = np.random.default_rng(3)
     other = _instance(inst.embeddings, inst.supports, seed=9, weights=rng.random(12) + 0.1)
     # Definition 3 reads only H and the supports: same problem, same exact solution.
-    assert _relative(ntp_svm(other), ntp_svm(inst)) <= 1e-12
+    assert relative_error(ntp_svm(other), ntp_svm(inst)) <= 1e-12
 
 
 def test_results_are_cached_and_ntp_svm_returns_a_copy():
-    inst = _random_instance(8, 5, 10, 2, seed=0)
+    inst = random_support_instance(8, 5, 10, 2, seed=0)
     assert ntp_svm_result(inst) is ntp_svm_result(inst, method="auto")
     W = ntp_svm(inst)
     W[:] = 0.0
@@ -208,7 +196,7 @@ def test_full_supports_raise_not_separable():
 
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="method must be one of"):
-        ntp_svm(_random_instance(4, 3, 5, 1, seed=0), method="gurobi")
+        ntp_svm(random_support_instance(4, 3, 5, 1, seed=0), method="gurobi")
 
 
 def test_low_rank_many_atoms_matches_raw_clarabel():
@@ -222,14 +210,14 @@ def test_low_rank_many_atoms_matches_raw_clarabel():
     ours = ntp_svm_result(inst)
     W_raw, _, _ = solve_cvxpy(inst, polish=False)
     assert ours.kkt.ok
-    assert _relative(W_raw, ours.W) <= 1e-6  # Clarabel's tolerance, as derived above
+    assert relative_error(W_raw, ours.W) <= 1e-6  # Clarabel's tolerance, as derived above
 
 
 def test_pattern_solve_reuses_cached_factors_and_evicts_stale_ones():
     from ntpprops._subspace import kernel
     from ntpprops._svm_active import _solve_pattern_blocks
 
-    inst = _random_instance(6, 4, 3, 2, seed=3)  # rank H = 3 < 6: singular blocks too
+    inst = random_support_instance(6, 4, 3, 2, seed=3)  # rank H = 3 < 6: singular blocks too
     K, out = kernel(inst), ~inst.supports
     first = inst.supports.copy()
     first[0, np.flatnonzero(out[0])[0]] = True  # one active atom

@@ -13,7 +13,7 @@ import time
 import cvxpy as cp
 import numpy as np
 import pytest
-from _builders import instance_on_supports
+from _builders import instance_on_supports, random_support_instance, relative_error
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ntpprops.strategies import non_separable_instances, one_hot_instances, separable_instances
@@ -34,18 +34,6 @@ from ntpprops._svm_dual import dual_coordinate_ascent, solve_block
 W_RTOL = 1e3 * KKT_RTOL
 
 SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _random_instance(m, V, d, S, seed):
-    rng = np.random.default_rng(seed)
-    supports = np.zeros((m, V), dtype=bool)
-    for j in range(m):
-        supports[j, rng.choice(V, size=S, replace=False)] = True
-    return instance_on_supports(rng.standard_normal((m, d)), supports, seed)
-
-
-def _relative(a, b):
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def _fresh(inst):
@@ -120,7 +108,7 @@ def _assert_same_solution(inst, reference):
     ours = ntp_svm_result(_fresh(inst), method="dual-cd")
     assert ours.method == "dual-cd"
     assert ours.kkt.ok and kkt_report(inst, ours.W, ours.duals).ok
-    assert _relative(ours.W, reference.W) <= W_RTOL
+    assert relative_error(ours.W, reference.W) <= W_RTOL
 
 
 @given(separable_instances(max_contexts=4, max_vocab=5, max_dim=5))
@@ -147,7 +135,7 @@ def test_dual_matches_cvxpy_on_one_hot_crammer_singer(inst):
 
 @pytest.mark.parametrize(("m", "V", "d", "S"), [(30, 8, 40, 3), (40, 10, 25, 2), (60, 6, 40, 1)])
 def test_dual_matches_cvxpy_and_active_set_on_random_instances(m, V, d, S):
-    inst = _random_instance(m, V, d, S, seed=m)
+    inst = random_support_instance(m, V, d, S, seed=m)
     assert is_separable(_fresh(inst))  # these sizes are below the separability threshold
     for method in ("active-set", "cvxpy"):
         _assert_same_solution(inst, ntp_svm_result(_fresh(inst), method=method))
@@ -225,7 +213,7 @@ def test_undecided_bound_is_a_valid_lower_bound_on_separator_norms(seed):
 
 
 def test_budget_runs_out_with_the_bracket_in_the_message():
-    inst = _random_instance(40, 10, 20, 3, seed=1)
+    inst = random_support_instance(40, 10, 20, 3, seed=1)
     with pytest.raises(SeparabilityUndecidedError, match=r"\|\|W\|\| >= .*gamma\* <=") as info:
         decide_separability(_fresh(inst), method="dual-cd", max_epochs=2)
     assert info.value.margin_upper_bound == pytest.approx(1.0 / info.value.norm_lower_bound)
@@ -234,7 +222,7 @@ def test_budget_runs_out_with_the_bracket_in_the_message():
 def test_polish_gives_up_at_its_deadline_and_succeeds_without_one():
     # One PDAS solve from a poor active set can exceed the ascent's whole budget (200 s on the
     # GPL-3 text at d = 384): the deadline must stop it, and must not change a timely answer.
-    inst = _random_instance(30, 8, 40, 3, seed=30)
+    inst = random_support_instance(30, 8, 40, 3, seed=30)
     start = ~inst.supports
     assert _verified_polish(inst, start, time.perf_counter() - 1.0) is None
     with pytest.raises(SolverError, match="deadline"):
@@ -248,7 +236,7 @@ def test_polish_gives_up_at_its_deadline_and_succeeds_without_one():
 
 def test_method_is_listed_and_auto_keeps_active_set_on_small_instances():
     assert "dual-cd" in METHODS
-    inst = _random_instance(20, 6, 30, 2, seed=2)  # rank H = m: separable (Lemma 1)
+    inst = random_support_instance(20, 6, 30, 2, seed=2)  # rank H = m: separable (Lemma 1)
     assert ntp_svm_result(inst).method == "active-set"
 
 
@@ -256,7 +244,7 @@ def test_auto_uses_dual_beyond_the_dense_size(monkeypatch):
     import ntpprops._svm_active as active
 
     monkeypatch.setattr(active, "DENSE_MAX_ENTRIES", 10.0)
-    inst = _random_instance(30, 8, 20, 2, seed=3)  # rank 20 < 30: the dense test would run
+    inst = random_support_instance(30, 8, 20, 2, seed=3)  # rank 20 < 30: the dense test would run
     result = ntp_svm_result(inst)
     assert result.method == "dual-cd" and result.kkt.ok
     assert is_separable(inst).margin == pytest.approx(result.margin, rel=W_RTOL)
