@@ -30,6 +30,8 @@ from ntpprops.checks import (
     parametrize_with_checks,
     yield_checks,
 )
+from ntpprops.checks._checks import _fewer_tokens
+from ntpprops.checks._report import Case, CheckFailure
 
 torch = pytest.importorskip("torch")
 
@@ -235,6 +237,43 @@ def test_float32_decoder_passes_with_float32_tolerances() -> None:
     assert impl.unit_roundoff == 2.0**-24
     check_loss(impl)
     check_gradient(impl)
+
+
+# --- the post-shrink step: tokens that no context predicts are dropped -------------------------
+
+
+def _case_on_v4() -> Case:
+    # m = 1, V = 4, support {0, 3}: tokens 1 and 2 sit between used ones, where shrinking
+    # Hypothesis's draw of V cannot remove them.
+    inst = NTPInstance([[1.0, 0.5]], [[0.25, 0.0, 0.0, 0.75]])
+    return Case("check_always", NUMPY_OK, inst, W=np.arange(8.0).reshape(4, 2))
+
+
+def test_a_failure_is_reported_without_the_unused_tokens() -> None:
+    seen: list[tuple[int, list[float]]] = []
+
+    def always_fails(pair: tuple[NTPInstance, FloatArray]) -> None:
+        inst, W = pair
+        seen.append((inst.vocab_size, W[:, 0].tolist()))
+        Case("check_always", NUMPY_OK, inst, W=W).require(False, "never", 0, 1, 0, "test")
+
+    start = _case_on_v4()
+    with pytest.raises(CheckFailure) as info:
+        start.require(False, "never", 0, 1, 0, "test")
+    smallest = _fewer_tokens(info.value, always_fails, "W")
+    assert smallest.case.inst.vocab_size == 2
+    assert np.array_equal(smallest.case.inst.probs, [[0.25, 0.75]])
+    # W's first column is [0, 2, 4, 6]; the reruns get it without row 2, then without row 1.
+    assert seen == [(3, [0.0, 2.0, 6.0]), (2, [0.0, 6.0])]
+
+
+def test_a_smaller_instance_that_passes_keeps_the_original_failure() -> None:
+    def passes(pair: tuple[NTPInstance, FloatArray]) -> None:
+        assert pair[0].vocab_size == 3
+
+    with pytest.raises(CheckFailure) as info:
+        _case_on_v4().require(False, "never", 0, 1, 0, "test")
+    assert _fewer_tokens(info.value, passes, "W") is info.value
 
 
 # --- import hygiene ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 import ntpprops as ntp
 from ntpprops import NTPInstance
 from ntpprops.checks._implementation import Implementation
-from ntpprops.checks._report import Case
+from ntpprops.checks._report import Case, CheckFailure
 from ntpprops.checks._tolerances import SAFETY, grad_tol, loss_tol, step_tol
 from ntpprops.strategies import ntp_instances, separable_instances, weight_matrices
 
@@ -139,6 +139,75 @@ def _bias_instances() -> st.SearchStrategy[tuple[NTPInstance, FloatArray]]:
     )
 
 
+def _drop_token(inst: NTPInstance, z: int) -> NTPInstance:
+    """``inst`` without token ``z`` (a column of ``probs`` that is zero in every context)."""
+    keep = np.arange(inst.vocab_size) != z
+    labels = inst.token_labels
+    return inst.replace(
+        probs=inst.probs[:, keep],
+        token_labels=None if labels is None else [labels[i] for i in np.flatnonzero(keep)],
+    )
+
+
+def _fewer_tokens(
+    failure: CheckFailure, rerun: Callable[..., None], weights: str | None
+) -> CheckFailure:
+    """The failure on the instance with the fewest tokens outside every support.
+
+    Hypothesis shrinks the draws, not the instance: a vocabulary whose unused tokens sit
+    between used ones (support ``{0, 3}`` of ``V = 4``) cannot lose them by shrinking ``V``.
+    Dropping a token that no context predicts keeps the instance valid; the check is rerun on
+    each such smaller instance (with the drawn ``W``'s row dropped) and the smallest failure is
+    the one reported.
+    """
+    while True:
+        case = failure.case
+        inst = case.inst
+        unused = np.flatnonzero(~inst.supports.any(axis=0))
+        for z in unused[::-1]:
+            if inst.vocab_size <= 2:
+                break
+            smaller = _drop_token(inst, int(z))
+            args: tuple[object, ...] = (smaller,)
+            if weights is not None:
+                W = np.asarray(case.arrays[weights])
+                args = ((smaller, np.delete(W, z, axis=0)),)
+            try:
+                rerun(*args)
+            except CheckFailure as exc:
+                failure = exc
+                break
+            except Exception:
+                # Not a smaller counterexample of this claim (an assumption or a
+                # precondition such as separability no longer holds): try the next token.
+                continue
+        else:
+            return failure
+        if failure.case is case:
+            return failure
+
+
+def _run(run: Callable[[], None], weights: str | None = "W") -> None:
+    """Run a ``@given`` check; on failure, report it on the fewest unused tokens.
+
+    Parameters
+    ----------
+    run : callable
+        The check's ``@given`` property; its undecorated body (``run.hypothesis.inner_test``)
+        takes an instance, or a pair ``(instance, W)`` when ``weights`` names the failing
+        case's array that was drawn as that ``W``.
+    weights : str or None
+    """
+    __tracebackhide__ = True
+    try:
+        run()
+    except CheckFailure as failure:
+        smallest = _fewer_tokens(failure, run.hypothesis.inner_test, weights)  # type: ignore[attr-defined]
+        if smallest is failure:
+            raise
+        raise smallest from None
+
+
 # --- loss -------------------------------------------------------------------------------------
 
 
@@ -161,7 +230,7 @@ def check_loss(impl: Implementation) -> None:
             "rounding of d-term logits and V-term log-sum-exp at this logit scale",
         )
 
-    run()
+    _run(run)
 
 
 def check_loss_at_least_entropy(impl: Implementation) -> None:
@@ -183,7 +252,7 @@ def check_loss_at_least_entropy(impl: Implementation) -> None:
             "rounding of the loss at this logit scale",
         )
 
-    run()
+    _run(run)
 
 
 def _limit_residuals(inst: NTPInstance, star: FloatArray, mm: FloatArray) -> tuple[float, float]:
@@ -237,7 +306,7 @@ def check_loss_reaches_entropy(impl: Implementation) -> None:
                 "loss rounding plus twice the solvers' logit residuals (CE is 2-Lipschitz)",
             )
 
-    run()
+    _run(run, weights=None)
 
 
 def check_stability_huge_norm(impl: Implementation) -> None:
@@ -278,7 +347,7 @@ def check_stability_huge_norm(impl: Implementation) -> None:
                 "rounding of softmax - P at logit scale ~1e6 times max |h|",
             )
 
-    run()
+    _run(run)
 
 
 # --- gradient ---------------------------------------------------------------------------------
@@ -303,7 +372,7 @@ def check_gradient(impl: Implementation) -> None:
             "rounding of softmax - P at this logit scale, times max |h|",
         )
 
-    run()
+    _run(run)
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -343,7 +412,7 @@ def check_gd_step(impl: Implementation) -> None:
                 "sum of per-step rounding (the GD map is non-expansive at lr <= 2/L)",
             )
 
-    run()
+    _run(run, weights="W0")
 
 
 def check_gd_monotone(impl: Implementation) -> None:
@@ -373,7 +442,7 @@ def check_gd_monotone(impl: Implementation) -> None:
             )
             previous, prev_steps = current, k
 
-    run()
+    _run(run, weights="W0")
 
 
 def _bias_run(
@@ -413,7 +482,7 @@ def check_train_f_limit(impl: Implementation) -> None:
             "k steps of rounding, non-expansive map, Frobenius over V d entries",
         )
 
-    run()
+    _run(run, weights="W0")
 
 
 def check_train_direction(impl: Implementation) -> None:
@@ -459,7 +528,7 @@ def check_train_direction(impl: Implementation) -> None:
             "k steps of rounding, non-expansive map, relative to ||W_k||",
         )
 
-    run()
+    _run(run, weights="W0")
 
 
 # --- registry ---------------------------------------------------------------------------------

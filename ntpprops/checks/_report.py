@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike
 from ntpprops import NTPInstance
 from ntpprops.checks._implementation import Implementation, call_user
 
-__all__ = ["Case", "array_repr", "instance_repr"]
+__all__ = ["Case", "CheckFailure", "array_repr", "instance_repr"]
 
 
 def _num(x: float) -> str:
@@ -83,6 +83,18 @@ def instance_repr(inst: NTPInstance) -> str:
     return f"NTPInstance(embeddings={array_repr(H)}, probs={probs}, context_weights={weights})"
 
 
+class CheckFailure(AssertionError):
+    """A check's failure on one example; ``case`` holds the instance and inputs it failed on.
+
+    An ``AssertionError``, so test runners report it as a failed assertion; the attribute lets
+    :func:`ntpprops.checks._checks` try the failure on a smaller instance after shrinking.
+    """
+
+    def __init__(self, message: str, case: Case) -> None:
+        super().__init__(message)
+        self.case = case
+
+
 class Case:
     """One example of one check: calls the user's code and words its failures.
 
@@ -123,7 +135,7 @@ class Case:
         try:
             return call_user(self.impl, what, fn, *args)
         except AssertionError as exc:
-            raise AssertionError(f"{self.context()}\n  {exc}") from exc.__cause__
+            raise CheckFailure(f"{self.context()}\n  {exc}", self) from exc.__cause__
 
     def require(self, ok: bool, claim: str, expected: Any, actual: Any, tol: Any, why: str) -> None:
         """Fail with the full report unless ``ok`` (which must be False on NaN).
@@ -142,10 +154,11 @@ class Case:
         __tracebackhide__ = True  # pytest shows the check's line, not this helper
         if bool(ok):
             return
-        raise AssertionError(
+        raise CheckFailure(
             f"{self.context()}\n"
             f"  claim:     {claim}\n"
             f"  expected:  {expected}\n"
             f"  actual:    {actual}\n"
-            f"  tolerance: {tol}  ({why})"
+            f"  tolerance: {tol}  ({why})",
+            self,
         )
