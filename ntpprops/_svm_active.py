@@ -71,6 +71,7 @@ from ntpprops._svm_dual import (
     DualOutcome,
     dual_coordinate_ascent,
 )
+from ntpprops._svm_polish import cg_polish
 
 __all__ = [
     "SEPARABLE_RTOL",
@@ -95,6 +96,10 @@ SEPARABLE_RTOL = 1e-8
 
 #: Singular values of ``H`` below ``H_RANK_RTOL * s_max`` count as zero.
 H_RANK_RTOL = 1e-10
+
+#: Largest ``m`` for which the dense PDAS is the fallback polish of the dual ascent: beyond,
+#: its ``m x m`` kernel products and Schur system cost minutes per iteration.
+DENSE_POLISH_MAX_CONTEXTS = 2000
 
 #: Relative tolerance deciding "negative multiplier" and "violated margin" in the PDAS loop.
 ACTIVE_RTOL = 1e-11
@@ -659,8 +664,21 @@ def solve_active_set(inst: NTPInstance) -> tuple[FloatArray, FloatArray, BoolArr
 def _verified_polish(
     inst: NTPInstance, active: BoolArray, deadline: float | None = None
 ) -> tuple[FloatArray, FloatArray, BoolArray] | None:
-    """PDAS from a dual-ascent active set (m, V), kept only if it passes :func:`kkt_report`;
-    None also when it runs past ``deadline`` (so the ascent's budget holds)."""
+    """The active-set iteration from a dual-ascent active set (m, V), kept only if it passes
+    :func:`kkt_report`; None also when it runs past ``deadline`` (so the ascent's budget holds).
+
+    The matrix-free iteration (:func:`ntpprops._svm_polish.cg_polish`, ``O(m V r)`` per round)
+    goes first; the dense PDAS (``m x m`` kernel products and per-token factors) is the
+    fallback when it fails and the instance is small enough for it.
+    """
+    B, _ = reduced_factor(inst)
+    C = cg_polish(B, inst.supports, active, deadline)
+    if C is not None:
+        W, duals, act = _to_solution(inst, C)
+        if np.all(np.isfinite(W)) and kkt_report(inst, W, duals).ok:
+            return W, duals, act
+    if inst.m > DENSE_POLISH_MAX_CONTEXTS:
+        return None
     try:
         W, duals, act = polish_from(inst, active, deadline)
     except SolverError:
