@@ -1,0 +1,88 @@
+"""Norm-aware margin fractions, the Eq. 4 residual and margin trajectories."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from _builders import random_instance
+
+from ntpprops import NTPInstance, ntp_svm_result, project_f, w_star
+from ntpprops._norm_margins import (
+    eq4_residual,
+    margin_fraction,
+    margin_trajectory,
+    normalized_margin,
+)
+from ntpprops._svm_norms import GAP_RTOL, NORMS, matrix_norm
+
+EPS = np.finfo(np.float64).eps
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_optimum_has_fraction_one_and_random_directions_stay_below(norm):
+    inst = random_instance(0)
+    result = ntp_svm_result(inst, norm=norm)
+    # The q-optimum's margin is exactly 1 / ||W||_q (min margin 1 by construction).
+    assert normalized_margin(inst, result.W, norm) == pytest.approx(result.margin, rel=1e-9)
+    assert abs(margin_fraction(inst, result.W, norm) - 1.0) <= 1e-9
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        W = rng.standard_normal(inst.weight_shape)
+        fraction = margin_fraction(inst, W, norm)
+        # No direction beats the optimum by more than the certificate's gap.
+        assert np.isfinite(fraction) and fraction <= 1.0 + GAP_RTOL[norm]
+
+
+def test_fraction_is_scale_free_and_ignores_f():
+    inst = random_instance(2)
+    rng = np.random.default_rng(3)
+    W = ntp_svm_result(inst, norm="max").W + 0.1 * rng.standard_normal(inst.weight_shape)
+    F_part = project_f(inst, rng.standard_normal(inst.weight_shape))
+    base = margin_fraction(inst, W, "max")
+    # Projection and rescaling: rounding of O(10) flops on entries of size 1.
+    assert margin_fraction(inst, 7.0 * W, "max") == pytest.approx(base, abs=1e-12)
+    assert margin_fraction(inst, W + 5.0 * F_part, "max") == pytest.approx(base, abs=1e-9)
+
+
+def test_eq4_residual_by_hand_and_at_w_star():
+    # m = 1, h = 1, p = (1/2, 1/4, 1/4): at W = 0 the residuals r_z = -log p_z are
+    # (log 2, log 4, log 4), so the largest pairwise gap is log 4 - log 2 = log 2.
+    inst = NTPInstance([[1.0]], [[0.5, 0.25, 0.25]])
+    assert eq4_residual(inst, np.zeros((3, 1))) == pytest.approx(math.log(2.0), rel=4 * EPS)
+    # W = log p as the single column solves Eq. 4 exactly.
+    assert eq4_residual(inst, np.log([[0.5], [0.25], [0.25]])) <= 4 * EPS
+    compatible = random_instance(4)
+    # W* solves Eq. 4 to the accuracy of its least-squares solve (KKT-certified ~1e-10).
+    assert eq4_residual(compatible, w_star(compatible)) <= 1e-8
+    one_hot = NTPInstance(np.eye(2), np.eye(2))
+    assert eq4_residual(one_hot, np.ones((2, 2))) == 0.0  # no pair in any support
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_trajectory_started_at_an_optimum_approaches_that_norm(norm):
+    inst = random_instance(0)
+    start = ntp_svm_result(inst, norm=norm).W * 50.0
+    # Steps 0 only: the measurement of W_0 = (a multiple of) the q-optimum.
+    traj = margin_trajectory(inst, "nsd-l2", 0, lr=1e-3, record=[0], init=start)
+    assert traj.steps.tolist() == [0]
+    assert abs(traj.fractions[norm][0] - 1.0) <= 1e-9
+    approached, leads = traj.approached()
+    # Every other optimum is strictly worse in q on this instance: a positive lead.
+    assert approached == norm and leads[norm] > 0.0
+    assert set(traj.optima) == set(NORMS)
+    for q in NORMS:
+        assert traj.optima[q] == pytest.approx(matrix_norm(ntp_svm_result(inst, norm=q).W, q))
+
+
+def test_trajectory_records_every_checkpoint():
+    inst = random_instance(1)
+    traj = margin_trajectory(inst, "nsd-max", 200, lr=0.05, record=[0, 10, 200], norms=("max",))
+    assert traj.method == "nsd-max" and traj.steps.tolist() == [0, 10, 200]
+    assert math.isnan(traj.fractions["max"][0])  # W_0 = 0 has no direction
+    assert np.all(np.isfinite(traj.fractions["max"][1:])) and traj.eq4_residual.shape == (3,)
+    with pytest.raises(ValueError, match="at least two norms"):
+        traj.approached()
+    with pytest.raises(ValueError, match="norms must be"):
+        margin_trajectory(inst, "gd", 1, norms=("linf",))
