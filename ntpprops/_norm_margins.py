@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
+from ntpprops._loss import softmax_residual
 from ntpprops._optim import _resolve_optimizer, record_steps, run_optimizer
 from ntpprops._optimizer import Optimizer
 from ntpprops._separability import raw_margin
@@ -203,6 +204,7 @@ def margin_trajectory(
     record: int | str | Sequence[int] = "log",
     norms: Sequence[str] = NORMS,
     init: ArrayLike | None = None,
+    accurate: bool = True,
 ) -> MarginTrajectory:
     """Run an optimizer and record margin fractions in ``norms`` and the Eq. 4 residual.
 
@@ -222,6 +224,10 @@ def margin_trajectory(
         and cached on the instance.
     init : array_like, shape (V, d), optional
         ``W_0`` (default 0).
+    accurate : bool
+        Compute ``softmax - P`` by :func:`ntpprops._loss.softmax_residual` (default), so that
+        sign-type methods do not read rounding noise as a step once the out-of-support mass
+        falls below machine epsilon; ``False`` runs exactly as :func:`ntpprops.train`.
 
     Returns
     -------
@@ -249,7 +255,8 @@ def margin_trajectory(
         fractions = tuple(margin_fraction(inst, W, q, optimum=optima[q]) for q in norms)
         rows.append((*fractions, eq4_residual(inst, W)))
 
-    W = run_optimizer(inst, optimizer, W0, steps, checkpoints, on_checkpoint)
+    residual = softmax_residual if accurate else None
+    W = run_optimizer(inst, optimizer, W0, steps, checkpoints, on_checkpoint, residual)
     table = np.array(rows, dtype=np.float64)
     return MarginTrajectory(
         method=optimizer.name,

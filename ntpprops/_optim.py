@@ -661,10 +661,13 @@ def run_optimizer(
     steps: int,
     checkpoints: NDArray[np.int64],
     on_checkpoint: CheckpointCallback,
+    residual: Callable[[NTPInstance, FloatArray], FloatArray] | None = None,
 ) -> FloatArray:
     """Run ``optimizer`` step by step, calling ``on_checkpoint`` at ``checkpoints``.
 
-    Returns the final weights, shape (V, d).
+    ``residual(inst, logits)``, if given, computes ``softmax - P`` in place of the fused
+    in-place softmax (e.g. :func:`ntpprops._loss.softmax_residual`, exact in the saturated
+    regime that sign-type methods reach). Returns the final weights, shape (V, d).
     """
     H, P = inst.embeddings, inst.probs
     weighted_H = inst.context_weights[:, None] * H  # diag(pi) H, folded once
@@ -675,12 +678,15 @@ def run_optimizer(
     wanted = set(checkpoints.tolist())
     for k in range(steps + 1):
         np.matmul(H, W.T, out=Z)
-        np.max(Z, axis=1, keepdims=True, out=row)
-        Z -= row
-        np.exp(Z, out=Z)
-        np.sum(Z, axis=1, keepdims=True, out=row)
-        Z /= row
-        Z -= P
+        if residual is not None:
+            Z[...] = residual(inst, Z)
+        else:
+            np.max(Z, axis=1, keepdims=True, out=row)
+            Z -= row
+            np.exp(Z, out=Z)
+            np.sum(Z, axis=1, keepdims=True, out=row)
+            Z /= row
+            Z -= P
         grad = Z.T @ weighted_H  # a fresh array: optimizers may keep it in their state
         if k in wanted:
             on_checkpoint(W, grad, None)

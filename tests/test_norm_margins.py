@@ -86,3 +86,52 @@ def test_trajectory_records_every_checkpoint():
         traj.approached()
     with pytest.raises(ValueError, match="norms must be"):
         margin_trajectory(inst, "gd", 1, norms=("linf",))
+
+
+# -- the accurate residual and the conjectures -------------------------------------------------
+
+
+def test_softmax_residual_matches_plain_and_stays_exact_when_saturated():
+    from ntpprops._loss import softmax, softmax_residual
+
+    rng = np.random.default_rng(5)
+    inst = random_instance(5)
+    L = rng.standard_normal((inst.m, inst.vocab_size)) * 3.0
+    # Moderate logits: both are accurate to rounding on entries of size <= 1.
+    np.testing.assert_allclose(softmax_residual(inst, L), softmax(L) - inst.probs, atol=1e-15)
+    # One-hot, margin 50: q_0 - 1 = -e^-50 / (1 + e^-50); the plain form rounds it to 0.
+    one_hot = NTPInstance([[1.0]], [[1.0, 0.0]])
+    L = np.array([[50.0, 0.0]])
+    exact = math.exp(-50.0) / (1.0 + math.exp(-50.0))
+    assert (softmax(L) - one_hot.probs)[0, 0] == 0.0
+    np.testing.assert_allclose(softmax_residual(one_hot, L), [[-exact, exact]], rtol=1e-14)
+
+
+NORM_CONJECTURES = (
+    "adam-approaches-max-norm-svm",
+    "sign-descent-approaches-max-norm-svm",
+    "spectral-descent-approaches-spectral-svm",
+    "sign-descent-finds-log-ratios",
+)
+
+
+def test_norm_conjectures_are_open_vacuous_off_hypotheses_and_decide_on_them():
+    from ntpprops.conjectures import CONJECTURES
+
+    not_separable = NTPInstance([[1.0], [1.0]], [[1.0, 0.0], [0.0, 1.0]])
+    for name in NORM_CONJECTURES:
+        conj = CONJECTURES[name]
+        assert conj.expected == "open" and conj.note
+        assert conj.predicate(not_separable) is True
+    # One-hot, m = 1, h = (1, 1): sign descent's first step sign(g) = [[-1, -1], [1, 1]] is
+    # already the max-norm optimal direction and every later step repeats it, provided the
+    # residual keeps its sign once q_out < eps (softmax_residual): the fraction stays 1.
+    one_hot = NTPInstance([[1.0, 1.0]], [[1.0, 0.0]])
+    assert CONJECTURES["sign-descent-approaches-max-norm-svm"].predicate(one_hot) is True
+    traj = margin_trajectory(one_hot, "nsd-max", 3000, lr=0.1, record=[3000], norms=("max",))
+    assert abs(traj.fractions["max"][-1] - 1.0) <= 1e-12
+    plain = margin_trajectory(
+        one_hot, "nsd-max", 3000, lr=0.1, record=[3000], norms=("max",), accurate=False
+    )
+    # With the plain residual row 0 freezes once q_1 < eps and the direction drifts.
+    assert plain.fractions["max"][-1] < 0.99
