@@ -73,9 +73,9 @@ DEFAULT_DECAY = 0.5
 
 
 class ScheduleState(NamedTuple):
-    """State of :func:`scheduled`: steps taken ``count`` and the wrapped optimizer's state."""
+    """State of :func:`scheduled`: steps taken ``step`` and the wrapped optimizer's state."""
 
-    count: int
+    step: int
     inner: Any
 
 
@@ -172,7 +172,7 @@ def scheduled(optimizer: Optimizer, decay: float) -> Optimizer:
 
     def update(grads: FloatArray, state: ScheduleState, params: FloatArray):  # type: ignore[no-untyped-def]
         updates, inner = inner_update(grads, state.inner, params)
-        return updates * (state.count + 1.0) ** -decay, ScheduleState(state.count + 1, inner)
+        return updates * (state.step + 1.0) ** -decay, ScheduleState(state.step + 1, inner)
 
     hyper = dict(optimizer.hyperparams) | {"decay": decay}
     return Optimizer(optimizer.name, init, update, MappingProxyType(hyper))
