@@ -66,7 +66,12 @@ from ntpprops._separability import (
 )
 from ntpprops._subspace import f_dimension, project_f, project_f_perp
 from ntpprops._svm import KKTReport, SVMResult, kkt_report, ntp_svm, ntp_svm_result
-from ntpprops._svm_norms import DualityCertificate, duality_certificate, matrix_norm
+from ntpprops._svm_norms import (
+    DualityCertificate,
+    duality_certificate,
+    matrix_norm,
+    optimal_face_width,
+)
 
 __version__ = "0.1.0"
 
@@ -116,6 +121,7 @@ __all__ = [
     "ntp_margin",
     "ntp_svm",
     "ntp_svm_result",
+    "optimal_face_width",
     "project_f",
     "project_f_perp",
     "regularization_path",

@@ -49,7 +49,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse
@@ -278,7 +278,7 @@ class NormSolution:
     solve_time: float
 
 
-def _atom_matrix(atoms: Atoms, H: FloatArray, V: int) -> scipy.sparse.csr_matrix:
+def _atom_matrix(atoms: Atoms, H: FloatArray, V: int) -> Any:
     """Rows ``vec((e_pos - e_neg) h_ctx^T)`` (row-major ``W[z, k]`` at ``z d + k``)."""
     n, d = len(atoms), H.shape[1]
     k = np.arange(d)
@@ -288,11 +288,11 @@ def _atom_matrix(atoms: Atoms, H: FloatArray, V: int) -> scipy.sparse.csr_matrix
     return scipy.sparse.csr_matrix((data.ravel(), (rows, cols.ravel())), shape=(n, V * d))
 
 
-def _run_highs(**problem: object) -> object:
+def _run_highs(**problem: Any) -> Any:
     with warnings.catch_warnings():
         # HiGHS may warn about tolerances it tightens; the answer is certified anyway.
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = linprog(method="highs", options=HIGHS_OPTIONS, **problem)  # type: ignore[call-overload]
+        result = linprog(method="highs", options=HIGHS_OPTIONS, **problem)
     if result.status != 0:
         raise SolverError(
             f"HiGHS did not solve the NTP-SVM linear program (status {result.status}: "
@@ -302,7 +302,7 @@ def _run_highs(**problem: object) -> object:
     return result
 
 
-def _lp_max(inst: NTPInstance, A: scipy.sparse.csr_matrix, E: scipy.sparse.csr_matrix):  # type: ignore[no-untyped-def]
+def _lp_max(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``max gamma`` s.t. ``A w >= gamma``, ``E w = 0``, ``-1 <= w <= 1``: (W, lambda, mu)."""
     n_w = A.shape[1]
     col = scipy.sparse.csr_matrix(np.ones((A.shape[0], 1)))
@@ -320,7 +320,7 @@ def _lp_max(inst: NTPInstance, A: scipy.sparse.csr_matrix, E: scipy.sparse.csr_m
         )
         problem["b_eq"] = np.zeros(E.shape[0])
     result = _run_highs(**problem)
-    gamma = float(result.x[-1])  # type: ignore[attr-defined]
+    gamma = float(result.x[-1])
     if not gamma > 0.0:
         raise SolverError(
             f"HiGHS found max-norm margin {gamma:.3g} <= 0 on an instance proven separable; "
@@ -328,12 +328,12 @@ def _lp_max(inst: NTPInstance, A: scipy.sparse.csr_matrix, E: scipy.sparse.csr_m
         )
     # Stationarity in w: A^T lambda + E^T mu = -(bound multipliers), with lambda = -y_ub >= 0
     # and mu = y_eq (scipy's marginals); in gamma: sum(lambda) = 1.
-    lam = -np.asarray(result.ineqlin.marginals)  # type: ignore[attr-defined]
-    mu = np.asarray(result.eqlin.marginals) if E.shape[0] else np.zeros(0)  # type: ignore[attr-defined]
-    return result.x[:-1] / gamma, lam, mu  # type: ignore[attr-defined]
+    lam = -np.asarray(result.ineqlin.marginals)
+    mu = np.asarray(result.eqlin.marginals) if E.shape[0] else np.zeros(0)
+    return result.x[:-1] / gamma, lam, mu
 
 
-def _lp_l1(inst: NTPInstance, A: scipy.sparse.csr_matrix, E: scipy.sparse.csr_matrix):  # type: ignore[no-untyped-def]
+def _lp_l1(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``min 1^T (w+ + w-)`` s.t. ``A (w+ - w-) >= 1``, ``E (w+ - w-) = 0``: (W, lambda, mu)."""
     n_w = A.shape[1]
     problem = {
@@ -346,15 +346,17 @@ def _lp_l1(inst: NTPInstance, A: scipy.sparse.csr_matrix, E: scipy.sparse.csr_ma
         problem["A_eq"] = scipy.sparse.hstack([E, -E], format="csr")
         problem["b_eq"] = np.zeros(E.shape[0])
     result = _run_highs(**problem)
-    x = np.asarray(result.x)  # type: ignore[attr-defined]
+    x = np.asarray(result.x)
     # Stationarity: 1 - A^T lambda - E^T mu >= 0 and 1 + A^T lambda + E^T mu >= 0, i.e.
     # ||G||_max <= 1, with lambda = -y_ub >= 0 and mu = y_eq.
-    lam = -np.asarray(result.ineqlin.marginals)  # type: ignore[attr-defined]
-    mu = np.asarray(result.eqlin.marginals) if E.shape[0] else np.zeros(0)  # type: ignore[attr-defined]
+    lam = -np.asarray(result.ineqlin.marginals)
+    mu = np.asarray(result.eqlin.marginals) if E.shape[0] else np.zeros(0)
     return x[:n_w] - x[n_w:], lam, mu
 
 
-def _conic_spectral(inst: NTPInstance, atoms: Atoms, gens: Atoms):  # type: ignore[no-untyped-def]
+def _conic_spectral(
+    inst: NTPInstance, atoms: Atoms, gens: Atoms
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``min sigma_max(X)`` over ``W = X V_r^T``, constraints on the logits ``B X^T``."""
     import cvxpy as cp
 
@@ -436,7 +438,7 @@ def solve_norm_svm(inst: NTPInstance, norm: str) -> NormSolution:
             )
         A, E = _atom_matrix(atoms, H, V), _atom_matrix(gens, H, V)
         solve = _lp_max if norm == "max" else _lp_l1
-        w, lam, mu = solve(inst, A, E)
+        w, lam, mu = solve(A, E)
         W = np.asarray(w).reshape(inst.weight_shape)
         method = "highs"
     lam = np.maximum(lam, 0.0)
@@ -523,5 +525,5 @@ def optimal_face_width(
                     "A_eq": scipy.sparse.hstack([E, -E], format="csr"),
                     "b_eq": np.zeros(E.shape[0]),
                 }
-        values.append(sign * float(_run_highs(**problem).fun))  # type: ignore[attr-defined]
+        values.append(sign * float(_run_highs(**problem).fun))
     return values[0], values[1]
