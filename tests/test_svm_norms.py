@@ -139,10 +139,12 @@ def test_l1_optimum_is_not_unique_but_max_is() -> None:
     # l1 face {W_00 - W_10 = 1, W_11 - W_01 = 1, sign patterns consistent}: W_00 in [0, 1].
     direction = np.array([[1.0, 0.0], [0.0, 0.0]])
     low, high = optimal_face_width(inst, "l1", direction)
-    assert abs(low - 0.0) <= 1e-6 and abs(high - 1.0) <= 1e-6  # the face's slack is 1e-7
+    # The face's radius 2 (1 + 1e-7) moves the ends by <= 2e-7.
+    assert abs(low - 0.0) <= 1e-6 and abs(high - 1.0) <= 1e-6
     rng = np.random.default_rng(0)
     low, high = optimal_face_width(inst, "max", rng.standard_normal((2, 2)))
-    # Unique optimum: the face has width of the slack radius * (1 + 1e-7) only.
+    # Unique optimum: the face is the optimum inflated by the relative slack 1e-7 of the radius
+    # 1/2, so each entry moves by <= 1e-7 and <D, W> by <= 1e-7 * sum |D| (< 1e-6 here).
     assert high - low <= 1e-6
 
 
