@@ -360,6 +360,8 @@ def _conic_spectral(
     """``min sigma_max(X)`` over ``W = X V_r^T``, constraints on the logits ``B X^T``."""
     import cvxpy as cp
 
+    # Lazy: _svm_active imports _svm, which imports this module (the existing _svm <->
+    # _svm_active cycle); reduced_factor belongs in a lower layer.
     from ntpprops._svm_active import reduced_factor
 
     B, Vt = reduced_factor(inst)
