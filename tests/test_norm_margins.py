@@ -99,6 +99,10 @@ def test_softmax_residual_matches_plain_and_stays_exact_when_saturated():
     L = rng.standard_normal((inst.m, inst.vocab_size)) * 3.0
     # Moderate logits: both are accurate to rounding on entries of size <= 1.
     np.testing.assert_allclose(softmax_residual(inst, L), softmax(L) - inst.probs, atol=1e-15)
+    # A full support (no out-of-support mass) next to a partial one.
+    mixed = NTPInstance([[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.3, 0.2], [0.0, 0.6, 0.4]])
+    L = rng.standard_normal((2, 3))
+    np.testing.assert_allclose(softmax_residual(mixed, L), softmax(L) - mixed.probs, atol=1e-15)
     # One-hot, margin 50: q_0 - 1 = -e^-50 / (1 + e^-50); the plain form rounds it to 0.
     one_hot = NTPInstance([[1.0]], [[1.0, 0.0]])
     L = np.array([[50.0, 0.0]])
