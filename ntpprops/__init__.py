@@ -4,10 +4,12 @@ implicit bias of next-token prediction (NTP) in linear models (Thrampoulidis, Ne
 Public API: :class:`NTPInstance`; losses :func:`ce_loss`, :func:`ce_grad`,
 :func:`excess_loss`, :func:`ce_f_loss`; the subspace projections :func:`project_f`,
 :func:`project_f_perp`; :func:`is_compatible` / :func:`w_star`; :func:`is_separable` /
-:func:`ntp_svm` / :func:`ntp_margin` (with solver-free checks :func:`kkt_report`,
+:func:`ntp_svm` (also in the max, l1 and spectral norms) / :func:`ntp_margin` (with
+solver-free checks :func:`kkt_report`, :func:`duality_certificate`,
 :func:`separability_certificate_bound`, :func:`incompatibility_bound`); :func:`train` with the
-optimizers of :data:`OPTIMIZERS`; :class:`Limits` (``W*`` and ``W^mm`` given or computed
-once, or why they are missing: what every comparison with them uses);
+optimizers of :data:`OPTIMIZERS`; norm-aware measures :func:`margin_fraction`,
+:func:`margin_trajectory`, :func:`eq4_residual`; :class:`Limits` (``W*`` and ``W^mm`` given
+or computed once, or why they are missing: what every comparison with them uses);
 :func:`certify_gd_bias` / :func:`measure_bias` for the asymptotic claims;
 :func:`regularization_path`; and the exceptions deriving from :class:`NTPError`. Hypothesis
 strategies live in :mod:`ntpprops.strategies`, context embedders in
@@ -46,6 +48,13 @@ from ntpprops._loss import (
     safe_step_size,
     smoothness_bound,
 )
+from ntpprops._norm_margins import (
+    MarginTrajectory,
+    eq4_residual,
+    margin_fraction,
+    margin_trajectory,
+    normalized_margin,
+)
 from ntpprops._optim import OPTIMIZERS, Optimizer, TrainResult, train
 from ntpprops._regpath import RegularizationPath, regularization_path
 from ntpprops._separability import (
@@ -57,6 +66,12 @@ from ntpprops._separability import (
 )
 from ntpprops._subspace import f_dimension, project_f, project_f_perp
 from ntpprops._svm import KKTReport, SVMResult, kkt_report, ntp_svm, ntp_svm_result
+from ntpprops._svm_norms import (
+    DualityCertificate,
+    duality_certificate,
+    matrix_norm,
+    optimal_face_width,
+)
 
 __version__ = "0.1.0"
 
@@ -64,9 +79,11 @@ __all__ = [
     "OPTIMIZERS",
     "BiasReport",
     "CompatibilityResult",
+    "DualityCertificate",
     "InvalidInstanceError",
     "KKTReport",
     "Limits",
+    "MarginTrajectory",
     "NTPError",
     "NTPInstance",
     "NotCompatibleError",
@@ -84,6 +101,8 @@ __all__ = [
     "ce_grad",
     "ce_loss",
     "certify_gd_bias",
+    "duality_certificate",
+    "eq4_residual",
     "excess_loss",
     "f_curvature",
     "f_dimension",
@@ -94,10 +113,15 @@ __all__ = [
     "is_separable",
     "kkt_report",
     "logits",
+    "margin_fraction",
+    "margin_trajectory",
+    "matrix_norm",
     "measure_bias",
+    "normalized_margin",
     "ntp_margin",
     "ntp_svm",
     "ntp_svm_result",
+    "optimal_face_width",
     "project_f",
     "project_f_perp",
     "regularization_path",

@@ -23,6 +23,7 @@ __all__ = [
     "safe_step_size",
     "smoothness_bound",
     "softmax",
+    "softmax_residual",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -96,6 +97,25 @@ def ce_grad(inst: NTPInstance, W: ArrayLike) -> FloatArray:
     residual = softmax(logits(inst, W))
     residual -= inst.probs
     return residual.T @ (inst.context_weights[:, None] * inst.embeddings)
+
+
+def softmax_residual(inst: NTPInstance, L: FloatArray) -> FloatArray:
+    """``softmax(L) - P`` (m, V) without cancellation in the in-support entries.
+
+    Computed as ``q_z - p_z = (q_{z|S} - p_z) - q_{z|S} q_out`` for ``z in S_j`` (``q_{z|S}``
+    the softmax over the support, ``q_out`` the out-of-support mass from ``expm1``) and
+    ``q_v`` for ``v not in S_j``. The plain ``softmax(L) - P`` rounds ``q_z - p_z`` to 0 once
+    ``q_out`` falls below machine epsilon (one-hot: ``q_z = 1 - q_out`` is 1.0): harmless for
+    GD, whose steps scale with the residual, but sign-type methods (``sign``, ``nsd-*``,
+    ``signum``) then read ``sign(0)`` or the sign of rounding noise as a full-size step.
+    """
+    log_q_support = _log_softmax(L, inst.supports)
+    log_out = _out_of_support_log_ratio(inst, log_q_support)
+    q_out = -np.expm1(-log_out)[:, None]  # out-of-support mass, accurate when tiny
+    q_cond = np.exp(np.where(inst.supports, log_q_support, -np.inf))
+    in_support = (q_cond - inst.probs) - q_cond * q_out
+    out_support = np.exp(np.where(inst.supports, -np.inf, log_q_support) - log_out[:, None])
+    return np.where(inst.supports, in_support, out_support)
 
 
 def _out_of_support_log_ratio(inst: NTPInstance, log_q_support: FloatArray) -> FloatArray:

@@ -17,7 +17,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -27,6 +27,14 @@ from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._kernels import FusedGD, resolve_backend
 from ntpprops._limits import LimitMetrics, Limits, limit_metrics, projection_cost
 from ntpprops._loss import excess_terms, safe_step_size, softmax
+from ntpprops._optimizer import (
+    EmptyState,
+    Optimizer,
+    check_positive,
+    check_unit_interval,
+    stateless_init,
+)
+from ntpprops._steepest import STEEPEST_OPTIMIZERS, scheduled
 
 __all__ = [
     "METRIC_FLOOR_FLOPS",
@@ -38,6 +46,7 @@ __all__ = [
     "Optimizer",
     "TrainResult",
     "adam",
+    "adam_decay",
     "gd",
     "momentum",
     "ngd",
@@ -58,10 +67,6 @@ DEFAULT_RECORD_POINTS = 50
 # -- optimizers as data --------------------------------------------------------------------
 
 
-class EmptyState(NamedTuple):
-    """State of a stateless optimizer."""
-
-
 class MomentumState(NamedTuple):
     """Heavy-ball state: the velocity ``v_k``, shape (V, d)."""
 
@@ -76,50 +81,17 @@ class AdamState(NamedTuple):
     nu: FloatArray
 
 
-class Optimizer(NamedTuple):
-    """An optimizer as data: ``init(params) -> state``, ``update(grads, state, params)``.
-
-    ``update`` returns ``(updates, new_state)``; the caller applies
-    ``params <- params + updates``. ``hyperparams`` records the settings (including ``lr``).
-    """
-
-    name: str
-    init: Callable[[FloatArray], Any]
-    update: Callable[[FloatArray, Any, FloatArray], tuple[FloatArray, Any]]
-    hyperparams: Mapping[str, float] = MappingProxyType({})
-
-
-def _check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
-
-
-def _check_unit_interval(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _stateless_init(params: FloatArray) -> EmptyState:
-    return EmptyState()
-
-
 def gd(lr: float) -> Optimizer:
     """Gradient descent: ``W_{k+1} = W_k - eta grad CE(W_k)``.
 
     The method of Lemma 2 and Theorem 2 (THEORY.md), analysed for ``eta <= 1/(2L)``.
     """
-    lr = _check_positive("lr", lr)
+    lr = check_positive("lr", lr)
 
     def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
         return -lr * grads, state
 
-    return Optimizer("gd", _stateless_init, update, MappingProxyType({"lr": lr}))
+    return Optimizer("gd", stateless_init, update, MappingProxyType({"lr": lr}))
 
 
 def ngd(lr: float) -> Optimizer:
@@ -127,7 +99,7 @@ def ngd(lr: float) -> Optimizer:
 
     As in App. A of the paper; its one-hot analysis is Nacson et al. (AISTATS 2019).
     """
-    lr = _check_positive("lr", lr)
+    lr = check_positive("lr", lr)
 
     def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
         norm = float(np.linalg.norm(grads))
@@ -135,7 +107,7 @@ def ngd(lr: float) -> Optimizer:
             return np.zeros_like(grads), state
         return (-lr / norm) * grads, state
 
-    return Optimizer("ngd", _stateless_init, update, MappingProxyType({"lr": lr}))
+    return Optimizer("ngd", stateless_init, update, MappingProxyType({"lr": lr}))
 
 
 def sign_descent(lr: float) -> Optimizer:
@@ -143,12 +115,12 @@ def sign_descent(lr: float) -> Optimizer:
 
     Its one-hot limit is the max-norm margin maximiser (Fan, Schmidt and Thrampoulidis, 2025).
     """
-    lr = _check_positive("lr", lr)
+    lr = check_positive("lr", lr)
 
     def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
         return -lr * np.sign(grads), state
 
-    return Optimizer("sign", _stateless_init, update, MappingProxyType({"lr": lr}))
+    return Optimizer("sign", stateless_init, update, MappingProxyType({"lr": lr}))
 
 
 def momentum(lr: float, beta: float = 0.9) -> Optimizer:
@@ -156,8 +128,8 @@ def momentum(lr: float, beta: float = 0.9) -> Optimizer:
 
     Equivalently ``W_{k+1} = W_k - eta g_k + beta (W_k - W_{k-1})``; ``v_{-1} = 0``.
     """
-    lr = _check_positive("lr", lr)
-    beta = _check_unit_interval("beta", beta)
+    lr = check_positive("lr", lr)
+    beta = check_unit_interval("beta", beta)
 
     def init(params: FloatArray) -> MomentumState:
         return MomentumState(np.zeros_like(params))
@@ -176,10 +148,10 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.99, eps: float = 1e-8) -> Opt
     ``W_t = W_{t-1} - eta (mu_t / (1 - b1^t)) / (sqrt(nu_t / (1 - b2^t)) + eps)``,
     elementwise, ``t = 1, 2, ...``. Defaults ``b1 = 0.9, b2 = 0.99`` as in App. A.
     """
-    lr = _check_positive("lr", lr)
-    b1 = _check_unit_interval("b1", b1)
-    b2 = _check_unit_interval("b2", b2)
-    eps = _check_positive("eps", eps)
+    lr = check_positive("lr", lr)
+    b1 = check_unit_interval("b1", b1)
+    b2 = check_unit_interval("b2", b2)
+    eps = check_positive("eps", eps)
 
     def init(params: FloatArray) -> AdamState:
         return AdamState(0, np.zeros_like(params), np.zeros_like(params))
@@ -196,9 +168,20 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.99, eps: float = 1e-8) -> Opt
     return Optimizer("adam", init, update, MappingProxyType(hyper))
 
 
-#: Registry ``name -> factory(lr, **hyper)``.
+def adam_decay(
+    lr: float, b1: float = 0.9, b2: float = 0.99, eps: float = 1e-8, decay: float = 0.5
+) -> Optimizer:
+    """:func:`adam` with ``eta_t = lr (t + 1)^{-decay}`` (a decaying schedule of the kind
+    under which Fan, Schmidt and Thrampoulidis (2025) prove Adam's one-hot max-norm bias)."""
+    return scheduled(adam(lr, b1, b2, eps), decay)._replace(name="adam-decay")
+
+
+#: Registry ``name -> factory(lr, **hyper)``; the steepest-descent family (``nsd-*``,
+#: ``muon``, ``signum``) is in :mod:`ntpprops._steepest`.
 OPTIMIZERS: Mapping[str, Callable[..., Optimizer]] = MappingProxyType(
     {"gd": gd, "ngd": ngd, "adam": adam, "sign": sign_descent, "momentum": momentum}
+    | {"adam-decay": adam_decay}
+    | STEEPEST_OPTIMIZERS
 )
 
 
@@ -678,10 +661,13 @@ def run_optimizer(
     steps: int,
     checkpoints: NDArray[np.int64],
     on_checkpoint: CheckpointCallback,
+    residual: Callable[[NTPInstance, FloatArray], FloatArray] | None = None,
 ) -> FloatArray:
     """Run ``optimizer`` step by step, calling ``on_checkpoint`` at ``checkpoints``.
 
-    Returns the final weights, shape (V, d).
+    ``residual(inst, logits)``, if given, computes ``softmax - P`` in place of the fused
+    in-place softmax (e.g. :func:`ntpprops._loss.softmax_residual`, exact in the saturated
+    regime that sign-type methods reach). Returns the final weights, shape (V, d).
     """
     H, P = inst.embeddings, inst.probs
     weighted_H = inst.context_weights[:, None] * H  # diag(pi) H, folded once
@@ -692,12 +678,15 @@ def run_optimizer(
     wanted = set(checkpoints.tolist())
     for k in range(steps + 1):
         np.matmul(H, W.T, out=Z)
-        np.max(Z, axis=1, keepdims=True, out=row)
-        Z -= row
-        np.exp(Z, out=Z)
-        np.sum(Z, axis=1, keepdims=True, out=row)
-        Z /= row
-        Z -= P
+        if residual is not None:
+            Z[...] = residual(inst, Z)
+        else:
+            np.max(Z, axis=1, keepdims=True, out=row)
+            Z -= row
+            np.exp(Z, out=Z)
+            np.sum(Z, axis=1, keepdims=True, out=row)
+            Z /= row
+            Z -= P
         grad = Z.T @ weighted_H  # a fresh array: optimizers may keep it in their state
         if k in wanted:
             on_checkpoint(W, grad, None)

@@ -20,6 +20,11 @@ block-coordinate ascent in the rank-r coordinates, then the same exact polish;
 (:func:`ntpprops._svm_active.active_set_fits`: ``rank H = m``, or the min-norm-point matrices
 of a rank-deficient instance under 4e7 entries) and ``"dual-cd"`` beyond.
 
+Other norms (``norm="max"``, ``"l1"``, ``"spectral"``): the same constraints with ``||W||``
+in place of ``||W||_F``, solved and certified by duality in :mod:`ntpprops._svm_norms`
+(``kkt`` is then ``None`` and ``certificate`` holds the evidence; the minimiser may not be
+unique there, the optimal margin is).
+
 When every support is full there is no constraint (6b): Definition 2 holds vacuously with
 ``W = 0``, nothing diverges, and ``W^mm`` is not defined; both functions raise
 :class:`~ntpprops.NotSeparableError` saying so.
@@ -38,11 +43,13 @@ from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
 from ntpprops._subspace import project_f_coefficients
+from ntpprops._svm_norms import NORMS, DualityCertificate, solve_norm_svm
 from ntpprops._threads import single_blas_thread
 
 __all__ = [
     "KKT_RTOL",
     "METHODS",
+    "NORMS",
     "KKTReport",
     "SVMResult",
     "kkt_report",
@@ -102,29 +109,43 @@ class SVMResult:
     Attributes
     ----------
     W : ndarray, shape (V, d)
-        ``W^mm``.
+        ``W^mm`` (for another ``norm``: a minimiser of that norm under (6a)-(6b)).
     margin : float
-        ``1 / ||W^mm||_F``: the largest NTP margin of a unit-norm direction in ``F^perp``.
+        ``1 / ||W^mm||_F``: the largest NTP margin of a unit-norm direction in ``F^perp``
+        (for another ``norm``: ``1 / ||W||`` in that norm).
     duals : ndarray, shape (n_out,)
         Multipliers ``lambda >= 0`` of (6b), ordered as :func:`separation_atoms`.
     active : ndarray of bool, shape (n_out,)
         The constraints the solver treated as tight (``<W, A_i> = 1``).
-    kkt : KKTReport
+    kkt : KKTReport or None
+        The KKT residuals (``norm="l2"``); ``None`` for other norms, whose evidence is
+        ``certificate``.
     method : str
         The method that solved it: ``"active-set"``, ``"dual-cd"`` or ``"cvxpy"`` (never
-        ``"auto"``).
+        ``"auto"``); ``"highs"`` or ``"clarabel"`` for other norms.
     solve_time : float
         Seconds spent solving (including the separability decision that produced it, for
         ``"active-set"`` and ``"dual-cd"``) and verifying.
+    norm : {"l2", "max", "l1", "spectral"}
+        The norm minimised.
+    certificate : DualityCertificate or None
+        For norms other than ``"l2"``: the weak-duality bounds on the optimal norm, checked
+        from the instance alone (:func:`ntpprops._svm_norms.duality_certificate`).
+    f_duals : ndarray, shape (n_F,), or None
+        For norms other than ``"l2"``: the multipliers ``mu`` of (6a) over the default
+        generators of ``F`` (with ``duals``, the certificate's ``G``).
     """
 
     W: FloatArray = field(repr=False)
     margin: float
     duals: FloatArray = field(repr=False)
     active: NDArray[np.bool_] = field(repr=False)
-    kkt: KKTReport
+    kkt: KKTReport | None
     method: str
     solve_time: float
+    norm: str = "l2"
+    certificate: DualityCertificate | None = None
+    f_duals: FloatArray | None = field(default=None, repr=False)
 
 
 def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport:
@@ -185,7 +206,7 @@ def _not_separable_error(
 
 
 @single_blas_thread
-def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
+def ntp_svm_result(inst: NTPInstance, *, method: str = "auto", norm: str = "l2") -> SVMResult:
     """Solve the NTP-SVM (Definition 3) and return ``W^mm`` with duals and KKT residuals.
 
     Parameters
@@ -199,12 +220,19 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
         (:data:`ntpprops._svm_dual.DUAL_MAX_SECONDS`). ``"auto"``: ``"active-set"`` where its
         dense matrices fit, else ``"dual-cd"``. ``"cvxpy"`` solves the primal over the
         rank-``r`` factor of ``H`` with Clarabel, then polishes on its active set; it is the
-        independent reference.
+        independent reference. Other norms accept ``"auto"`` only (HiGHS for ``"max"`` and
+        ``"l1"``, Clarabel for ``"spectral"``).
+    norm : {"l2", "max", "l1", "spectral"}
+        The norm minimised under (6a)-(6b): Frobenius (Definition 3, the default), entrywise
+        max, entrywise sum, or largest singular value (:mod:`ntpprops._svm_norms`). Outside
+        ``"l2"`` the optimal margin ``1 / ||W||`` is unique but the minimiser may not be:
+        ``W`` is then one optimal solution (see
+        :func:`ntpprops._svm_norms.optimal_face_width`).
 
     Returns
     -------
     SVMResult
-        Cached on the instance per method.
+        Cached on the instance per method and norm.
 
     Raises
     ------
@@ -212,16 +240,24 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
         If the instance is not NTP-separable (``.certificate`` is the
         :class:`SeparabilityResult`), or every support is full.
     SolverError
-        If the solver fails or its answer does not pass the KKT check; the subclass
+        If the solver fails or its answer does not pass the KKT check (the duality
+        certificate for other norms, or the instance is too large for it); the subclass
         :class:`~ntpprops._errors.SeparabilityUndecidedError` if ``"dual-cd"`` ran out of
         time without deciding (it carries the proven bound on ``gamma*``).
     ValueError
-        If ``method`` is unknown.
+        If ``method`` or ``norm`` is unknown, or ``method`` is not ``"auto"`` for a norm
+        other than ``"l2"``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if norm != "l2" and method != "auto":
+        raise ValueError(f"norm={norm!r} is solved by method='auto' only, got {method!r}")
     if len(separation_atoms(inst)) == 0:
         raise _full_support_error(inst)
+    if norm != "l2":
+        return _other_norm_result(inst, norm)
     resolved = method
     if method == "auto":
         from ntpprops._svm_active import active_set_fits
@@ -282,9 +318,36 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
     return result
 
 
-def ntp_svm(inst: NTPInstance, *, method: str = "auto") -> FloatArray:
-    """The NTP-SVM solution ``W^mm`` (Definition 3), shape (V, d).
+def _other_norm_result(inst: NTPInstance, norm: str) -> SVMResult:
+    """The certified ``norm``-NTP-SVM (separability decided first, by the exact l2 route)."""
+    key = f"svm:{norm}"
+    cached = inst._cache.get(key)
+    if cached is not None:
+        return cached
+    start = time.perf_counter()
+    if not is_separable(inst):
+        raise _not_separable_error(inst)
+    solved = solve_norm_svm(inst, norm)
+    result = SVMResult(
+        W=solved.W,
+        margin=1.0 / solved.certificate.upper,
+        duals=solved.duals,
+        active=solved.active,
+        kkt=None,
+        method=solved.method,
+        solve_time=time.perf_counter() - start,
+        norm=norm,
+        certificate=solved.certificate,
+        f_duals=solved.f_duals,
+    )
+    inst._cache[key] = result
+    return result
 
-    See :func:`ntp_svm_result` for the parameters and errors; this returns a copy of ``W``.
+
+def ntp_svm(inst: NTPInstance, *, method: str = "auto", norm: str = "l2") -> FloatArray:
+    """The NTP-SVM solution ``W^mm`` (Definition 3), shape (V, d), or a minimiser in ``norm``.
+
+    See :func:`ntp_svm_result` for the parameters and errors; this returns a copy of ``W``,
+    whose ``norm`` is the reciprocal of the optimal margin in that norm.
     """
-    return ntp_svm_result(inst, method=method).W.copy()
+    return ntp_svm_result(inst, method=method, norm=norm).W.copy()

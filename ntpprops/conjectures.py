@@ -299,3 +299,98 @@ def _adam_aligns(inst: NTPInstance) -> bool:
     if run.cos_mm_corrected is None:  # every support full: W^mm = 0, nothing to align with
         return True
     return bool(run.cos_mm_corrected[-1] >= ADAM_MIN_COS)
+
+
+# -- beyond gradient descent: max-margin in other norms (THEORY.md, "Beyond the paper") ----
+
+#: Budget of the norm conjectures: steps from W_0 = 0, and the fraction of the optimal
+#: q-margin asked of P_perp W_N (ntpprops.margin_fraction).
+NORM_STEPS = 3000
+NORM_MIN_FRACTION = 0.95
+
+#: Budget of the log-ratio conjecture: the Eq. 4 residual asked of W_N.
+LOG_RATIO_MAX_RESIDUAL = 0.05
+
+# The one-hot theorems (Fan, Schmidt and Thrampoulidis 2025) are about limits (with rates
+# whose constants are not restated here), so these finite-budget NTP statements are "open":
+# a counterexample is evidence that the budget is short or that NTP data behave differently.
+_NORM_NOTE = (
+    "Proven for one-hot data as t -> infinity (Fan, Schmidt and Thrampoulidis 2025); open for "
+    "NTP data (soft labels, constraint 6a). A counterexample is finite-budget evidence only."
+)
+
+
+def _small_separable() -> Any:
+    return _strategies().separable_instances(
+        max_contexts=2, max_vocab=3, max_dim=2, max_entry=1, max_count=2
+    )
+
+
+def _reaches_norm_optimum(inst: NTPInstance, method: str, lr: float, norm: str) -> bool:
+    """Whether ``method`` from 0 reaches NORM_MIN_FRACTION of the ``norm``-optimal margin."""
+    from ntpprops._norm_margins import margin_trajectory
+
+    if not is_compatible(inst) or not is_separable(inst) or np.all(inst.supports):
+        return True
+    traj = margin_trajectory(inst, method, NORM_STEPS, lr=lr, record=[NORM_STEPS], norms=(norm,))
+    return bool(traj.fractions[norm][-1] >= NORM_MIN_FRACTION)
+
+
+@conjecture(
+    "adam-approaches-max-norm-svm",
+    f"On compatible, separable instances Adam (lr 0.01, betas 0.9/0.99, W_0 = 0) reaches "
+    f"{NORM_MIN_FRACTION} of the max-norm NTP-SVM's margin after {NORM_STEPS} steps "
+    "(max-norm margin of P_perp W over ||P_perp W||_max).",
+    strategy=_small_separable,
+    expected="open",
+    note=_NORM_NOTE,
+)
+def _adam_max_norm(inst: NTPInstance) -> bool:
+    return _reaches_norm_optimum(inst, "adam", 0.01, "max")
+
+
+@conjecture(
+    "sign-descent-approaches-max-norm-svm",
+    f"On compatible, separable instances sign descent with eta_t = 0.1 (t + 1)^(-1/2) "
+    f"(nsd-max, W_0 = 0) reaches {NORM_MIN_FRACTION} of the max-norm NTP-SVM's margin after "
+    f"{NORM_STEPS} steps.",
+    strategy=_small_separable,
+    expected="open",
+    note=_NORM_NOTE,
+)
+def _sign_max_norm(inst: NTPInstance) -> bool:
+    return _reaches_norm_optimum(inst, "nsd-max", 0.1, "max")
+
+
+@conjecture(
+    "spectral-descent-approaches-spectral-svm",
+    f"On compatible, separable instances spectral descent with eta_t = 0.1 (t + 1)^(-1/2) "
+    f"(nsd-spectral, W_0 = 0) reaches {NORM_MIN_FRACTION} of the spectral-norm NTP-SVM's "
+    f"margin after {NORM_STEPS} steps.",
+    strategy=_small_separable,
+    expected="open",
+    note=_NORM_NOTE,
+)
+def _spectral_norm(inst: NTPInstance) -> bool:
+    return _reaches_norm_optimum(inst, "nsd-spectral", 0.1, "spectral")
+
+
+@conjecture(
+    "sign-descent-finds-log-ratios",
+    f"On compatible, separable instances sign descent with eta_t = 0.1 (t + 1)^(-1/2) "
+    f"(nsd-max, W_0 = 0) has in-support logit gaps within {LOG_RATIO_MAX_RESIDUAL} of "
+    f"log(p_z / p_z') (the Eq. 4 residual) after {NORM_STEPS} steps.",
+    strategy=_small_separable,
+    expected="open",
+    note="For GD, P_F W_k -> W* (Theorem 2) makes the residual vanish; for sign descent on NTP "
+    "data nothing is proven. A counterexample is finite-budget evidence only.",
+)
+def _sign_log_ratios(inst: NTPInstance) -> bool:
+    from ntpprops._norm_margins import margin_trajectory
+
+    if not is_compatible(inst) or not is_separable(inst) or np.all(inst.supports):
+        return True
+    traj = margin_trajectory(
+        inst, "nsd-max", NORM_STEPS, lr=0.1, record=[NORM_STEPS], norms=("max",)
+    )
+    return bool(traj.eq4_residual[-1] <= LOG_RATIO_MAX_RESIDUAL)
