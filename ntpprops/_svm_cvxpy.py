@@ -38,6 +38,11 @@ CLARABEL_SETTINGS = {
     "max_iter": 500,
 }
 
+#: Retried with this static regularisation when Clarabel fails: its default (1e-8) hit a
+#: NumericalError on a degenerate one-hot instance (tests/test_svm_dual.py) that 1e-7 solves
+#: to 1e-12, while 1e-7 itself fails on contexts whose norms differ by 10^3 (tests/test_svm.py).
+RETRY_SETTINGS = {**CLARABEL_SETTINGS, "static_regularization_constant": 1e-7}
+
 #: A multiplier above this fraction of the largest counts as active when polishing.
 ACTIVE_DUAL_RTOL = 1e-7
 
@@ -76,16 +81,19 @@ def solve_cvxpy(
     equal = flat[sup_j * V + sup_z] == t[sup_j]
     below = flat[out_j * V + out_v] <= t[out_j] - 1.0
     problem = cp.Problem(cp.Minimize(cp.sum_squares(X)), [equal, below])
-    try:
-        with warnings.catch_warnings():
-            # "Solution may be inaccurate": the status is checked below and the answer is
-            # polished and KKT-verified anyway.
-            warnings.filterwarnings("ignore", "Solution may be inaccurate", UserWarning)
-            problem.solve(solver=cp.CLARABEL, **CLARABEL_SETTINGS)
-    except cp.error.SolverError as exc:
-        raise SolverError(
-            f"Clarabel failed on the NTP-SVM ({exc}); try method='active-set'"
-        ) from exc
+    for settings in (CLARABEL_SETTINGS, RETRY_SETTINGS):
+        try:
+            with warnings.catch_warnings():
+                # "Solution may be inaccurate": the status is checked below and the answer is
+                # polished and KKT-verified anyway.
+                warnings.filterwarnings("ignore", "Solution may be inaccurate", UserWarning)
+                problem.solve(solver=cp.CLARABEL, **settings)
+            break
+        except cp.error.SolverError as exc:
+            if settings is RETRY_SETTINGS:
+                raise SolverError(
+                    f"Clarabel failed on the NTP-SVM ({exc}); try method='active-set'"
+                ) from exc
     if problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
         return None
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or X.value is None:

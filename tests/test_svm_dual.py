@@ -262,3 +262,13 @@ def test_zero_embedding_is_not_separable_exactly():
     inst = instance_on_supports([[0.0, 0.0], [1.0, 2.0]], [[1, 0, 0], [0, 1, 1]])
     sep = decide_separability(inst, method="dual-cd")
     assert not sep and separability_certificate_bound(inst, sep.certificate) == np.inf
+
+
+def test_cvxpy_solves_a_degenerate_one_hot_instance() -> None:
+    # A random seed found Clarabel's NumericalError here (default static regularisation).
+    H = [[1.0, 1.0, -2.0], [0.0, -3.0, -1.0], [0.0, 0.0, 3.0], [0.0, -9.0, -3.0]]
+    P = [[1.0, 0.0, 0.0]] * 4
+    ref = ntp_svm_result(NTPInstance(H, P), method="active-set")
+    got = ntp_svm_result(NTPInstance(H, P), method="cvxpy")
+    assert got.kkt.ok
+    assert relative_error(got.W, ref.W) <= W_RTOL
