@@ -76,10 +76,15 @@ class Finding(Generic[F]):
 
 @dataclass(frozen=True)
 class Requirement:
-    """A hypothesis or stage a claim needs; ``unmet`` says why it fails (``None``: it holds)."""
+    """A hypothesis or stage a claim needs; ``unmet`` says why it fails (``None``: it holds).
+
+    ``evidence``, when given, is what the requirement was decided on (e.g. ``d``, ``m`` and
+    ``rank H`` for Lemma 1): the ``measured`` of the claim when the requirement fails.
+    """
 
     name: str
     unmet: Callable[[Analysis], str | None]
+    evidence: Callable[[Analysis], dict[str, Any]] | None = None
 
 
 #: The requirements of a claim: groups checked in order; the first group with an unmet
@@ -141,20 +146,30 @@ class Claim:
         }
 
 
+def _unmet(spec: ClaimSpec[Any], a: Analysis) -> list[tuple[Requirement, str]]:
+    """The unmet requirements of the first group that has any, with their reasons."""
+    for group in spec.requires:
+        unmet = [(req, why) for req in group if (why := req.unmet(a)) is not None]
+        if unmet:
+            return unmet
+    return []
+
+
 def applicability(spec: ClaimSpec[Any], a: Analysis) -> str:
     """Why ``spec`` does not apply to ``a`` (empty when it does), before anything runs."""
-    for group in spec.requires:
-        reasons = [why for req in group if (why := req.unmet(a)) is not None]
-        if reasons:
-            return "; ".join(reasons)
-    return ""
+    return "; ".join(why for _, why in _unmet(spec, a))
 
 
 def judge(spec: ClaimSpec[F], a: Analysis) -> Claim:
     """Decide applicability, then run the check and digest its facts."""
-    why = applicability(spec, a)
-    if why:
-        return Claim(spec.id, spec.statement, "not_applicable", {}, why, why)
+    unmet = _unmet(spec, a)
+    if unmet:
+        why = "; ".join(reason for _, reason in unmet)
+        evidence: dict[str, Any] = {}
+        for req, _ in unmet:
+            if req.evidence is not None:
+                evidence |= req.evidence(a)
+        return Claim(spec.id, spec.statement, "not_applicable", evidence, why, why)
     found = spec.check(a)
     status: Status = "observed" if spec.observed else ("passed" if found.ok else "failed")
     return Claim(

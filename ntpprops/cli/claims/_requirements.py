@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ntpprops._compat import incompatibility_bound
@@ -81,6 +83,11 @@ def failing_conditions(a: Analysis) -> str:
     return " and ".join(parts)
 
 
+def _lemma1_evidence(a: Analysis) -> dict[str, Any]:
+    inst = a.inst
+    return {"m": inst.m, "d": inst.dim, "rank_H": int(np.linalg.matrix_rank(inst.embeddings))}
+
+
 def _lemma1(a: Analysis) -> str | None:
     inst = a.inst
     rank = int(np.linalg.matrix_rank(inst.embeddings))
@@ -125,7 +132,7 @@ W_MM = Requirement("W^mm exists", _no_w_mm)
 SEPARABILITY_DECIDED = Requirement(
     "separability decided", lambda a: undecided_reason(a) if a.sep is None else None
 )
-LEMMA1 = Requirement("d > m and rank H = m", _lemma1)
+LEMMA1 = Requirement("d > m and rank H = m", _lemma1, _lemma1_evidence)
 ONE_HOT = Requirement("one-hot (every S_j = 1)", _one_hot)
 ALL_FULL = Requirement("full supports (every S_j = V)", _all_full)
 NOT_FULL_IF_COMPATIBLE = Requirement("some S_j < V", _not_full_if_compatible)
