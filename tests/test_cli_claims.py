@@ -10,7 +10,7 @@ that are slow or rare to produce (separability undecided).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import json
 
 import numpy as np
 import pytest
@@ -18,7 +18,8 @@ import pytest
 from ntpprops import NTPInstance
 from ntpprops._defaults import PAPER_SEED, paper_instance
 from ntpprops.cli._analysis import Analysis, CorpusFacts, RunConfig, analyse
-from ntpprops.cli._report import render_table
+from ntpprops.cli._markdown import measured_markdown
+from ntpprops.cli._report import jsonable, render_table, write_reports
 from ntpprops.cli.claims import CLAIMS, Claim, ClaimSpec, applicability, check_all, judge
 from ntpprops.cli.claims._base import Facts, Finding, Requirement
 
@@ -83,11 +84,6 @@ def analyses() -> dict[str, Analysis]:
 @pytest.fixture(scope="module")
 def judged(analyses: dict[str, Analysis]) -> dict[str, dict[str, Claim]]:
     return {name: {c.id: c for c in check_all(a)} for name, a in analyses.items()}
-
-
-def _by_claim(judged: dict[str, dict[str, Claim]]) -> Iterator[tuple[str, dict[str, Claim]]]:
-    for spec in CLAIMS:
-        yield spec.id, {name: claims[spec.id] for name, claims in judged.items()}
 
 
 def test_registry_ids_are_unique_and_every_claim_is_judged(judged):
@@ -212,3 +208,87 @@ def test_an_applicable_claim_runs_its_check_and_headline(analyses):
         "why",
         "h",
     )
+
+
+#: The ``measured`` keys of each applicable claim on the paper's instance, as report.json
+#: 0.1 wrote them (its schema stays compatible); ``certification`` only with
+#: --certify-budget > 0, which these analyses skip.
+MEASURED_KEYS_0_1 = {
+    "def1": ("compatible", "eq4_max_residual", "norm_w_star", "norm_perp_w_star", "tolerance"),
+    "def2": ("separable", "witness_support_spread", "witness_min_margin", "margin", "tolerance"),
+    "def3": (
+        "norm_w_mm", "min_margin", "support_spread", "witness_norm", "kkt_ok",
+        "relative_change_other_pi_and_p", "tolerance",
+    ),
+    "lemma1": ("m", "d", "rank_H", "compatible", "separable"),
+    "prop1": ("gamma", "excess_along_ray", "excess_final_iterates"),
+    "lemma4": (
+        "ce_f_at_w_star_minus_entropy", "tolerance", "min_rise_along_F",
+        "relative_change_other_pi",
+    ),
+    "genie": ("log_C", "R", "excess", "log_bound_minus_log_excess"),
+    "descent": ("inner_products", "formula", "max_relative_mismatch"),
+    "thm1": (
+        "B", "max_relative_norm_error", "converged", "multipliers", "kkt_residual",
+        "kkt_tolerance", "excess", "excess_non_increasing", "one_minus_cos",
+        "dist_P_F_W_to_w_star", "all_within_proven_bounds", "min_cos_minus_lower_bound",
+        "cos_lower_bound", "one_minus_cos_upper_bound", "dist_upper_bound",
+    ),
+    "lemma2": (
+        "lr", "lr_note", "max_loss_increase", "excess", "excess_upper_bound_final", "norm",
+        "norm_lower_bound", "norm_perp", "norm_P_F_final", "norm_P_F_W0_plus_norm_w_star",
+    ),
+    "thm2": (
+        "one_minus_cos", "one_minus_cos_corrected", "dist_P_F_W_to_w_star",
+        "corrected_closer_at_end", "max_loss_increase", "loss_monotone",
+        "cos_mm_final_vs_analysis_w_mm", "all_within_proven_bounds",
+        "min_cos_minus_lower_bound", "cos_lower_bound", "one_minus_cos_upper_bound",
+        "dist_upper_bound",
+    ),
+    "obs-ngd": (
+        "lr", "excess_final", "norm_final", "gd_excess_final", "cos_mm_final",
+        "gd_cos_mm_final", "cos_mm_corrected_final", "gd_cos_mm_corrected_final",
+        "dist_f_wstar_final", "gd_dist_f_wstar_final",
+    ),
+}  # fmt: skip
+
+
+def test_measured_keys_are_those_of_report_json_0_1(judged):
+    paper = judged["paper"]
+    for tag, keys in MEASURED_KEYS_0_1.items():
+        assert tuple(paper[tag].measured) == keys, tag
+
+
+def test_report_md_details_are_lists_and_tables():
+    lines = measured_markdown(
+        {
+            "lr": 0.5,
+            "B": [1.0, 10.0],
+            "excess": [0.25, 0.125],
+            "norm": {"1000": 7.5, "10000": 14.25},
+            "entropy_by_context_length": {"0": 2.0, "1": 1.0},
+            "certification": {"steps": 7, "monotone": True, "lr": 0.25, "dist_tol": 0.01},
+        }
+    )
+    assert "- lr: 0.5" in lines
+    assert "| quantity | B = 1 | B = 10 |" in lines and "| excess | 0.25 | 0.125 |" in lines
+    assert "| quantity | k = 1000 | k = 10000 |" in lines and "| norm | 7.5 | 14.25 |" in lines
+    assert "| quantity | t = 0 | t = 1 |" in lines
+    assert lines[lines.index("- certification:") + 1] == "  - steps: 7"
+
+
+def test_report_md_shows_headlines_and_details_not_dict_dumps(tmp_path, analyses, judged):
+    claims = list(judged["paper"].values())
+    write_reports(tmp_path, analyses["paper"], claims, [], {"version": "test", "source": "s"})
+    markdown = (tmp_path / "report.md").read_text()
+    table = markdown[markdown.index("## Claims") : markdown.index("## Details")]
+    for claim in claims:
+        row = f"| {claim.id} | {claim.headline.replace('|', chr(92) + '|')} |"
+        assert row in table, claim.id
+        assert f"### {claim.id}: " in markdown
+    assert "{" not in table  # the nested measurements are in the details, not the table
+    assert "| quantity | B = " in markdown  # thm1's path, one column per norm
+    document = json.loads((tmp_path / "report.json").read_text())
+    assert [c["measured"] for c in document["claims"]] == [
+        jsonable(dict(c.measured)) for c in claims
+    ]

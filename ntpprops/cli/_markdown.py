@@ -24,6 +24,9 @@ VERDICT_TEXT = {
 #: Series that are the axis of the others measured with them (their values head the columns).
 AXES = ("B", "gamma", "R")
 
+#: Mappings keyed by something other than GD's checkpoints ``k``: the name of their key.
+KEY_AXES = {"entropy_by_context_length": "t"}
+
 #: Significant digits of the numbers in the details.
 DIGITS = 4
 
@@ -64,7 +67,8 @@ def measured_markdown(measured: Mapping[str, Any]) -> list[str]:
             series.setdefault(len(value), []).append((name, list(value)))
         elif isinstance(value, Mapping) and all(_is_scalar(v) for v in value.values()):
             if len(value) <= 3:
-                keyed.setdefault(tuple(value), []).append((name, value))
+                axis_name = KEY_AXES.get(name, "k")
+                keyed.setdefault((axis_name, *value), []).append((name, value))
             else:
                 nested.append(f"- {_md(name)}:")
                 nested += [f"  - {_md(str(k))}: {_cell(v)}" for k, v in value.items()]
@@ -80,11 +84,14 @@ def measured_markdown(measured: Mapping[str, Any]) -> list[str]:
         header = [
             f"{axis} = {_cell(v)}" if axis else f"point {i + 1}" for i, v in enumerate(group[0][1])
         ]
-        lines += ["", *_table(["quantity", *header], [[n, *map(_cell, v)] for n, v in rows])]
-    for keys, entries in keyed.items():
-        header = [f"k = {k}" if k.isdigit() else k for k in keys]
-        table_rows = [[n, *(_cell(v) for v in m.values())] for n, m in entries]
-        lines += ["", *_table(["quantity", *header], table_rows)]
+        lines += [
+            *([""] if lines else []),
+            *_table(["quantity", *header], [[_md(n), *map(_cell, v)] for n, v in rows]),
+        ]
+    for (axis_name, *keys), entries in keyed.items():
+        header = [f"{axis_name} = {k}" if k.isdigit() else k for k in keys]
+        table_rows = [[_md(n), *(_cell(v) for v in m.values())] for n, m in entries]
+        lines += [*([""] if lines else []), *_table(["quantity", *header], table_rows)]
     return lines
 
 
