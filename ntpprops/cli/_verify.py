@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
-from ntpprops._errors import NTPError
 from ntpprops._instance import NTPInstance
+from ntpprops._limits import Limits
 from ntpprops.cli._analysis import (
     STAGE_BUDGET,
     Analysis,
@@ -254,15 +254,9 @@ def _figures(out: Path, analysis: Analysis, source: Source) -> list[tuple[str, P
 
 
 def _toy_geometry(out: Path, label: str, inst: NTPInstance) -> Path:
-    from ntpprops._compat import is_compatible
-    from ntpprops._svm import ntp_svm
-
-    compat = is_compatible(inst)
-    w_star = compat.w_star if compat else None
-    try:
-        w_mm = ntp_svm(inst)
-    except NTPError:  # a figure only: without W^mm its panel is left out
-        w_mm = None
+    # A figure only: a limit that does not exist (or is not solved) leaves its panel out.
+    limits = Limits.of(inst)
+    w_star, w_mm = limits.w_star, limits.w_mm
     name = "geometry_" + "".join(c if c.isalnum() else "_" for c in label.lower()) + ".png"
     return plot_geometry(inst, w_mm, w_star, out / name, label)
 
