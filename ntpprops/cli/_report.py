@@ -115,7 +115,7 @@ def write_reports(
         "figures": [{"caption": cap, "file": path.name} for cap, path in figures],
         "scaled_stages": dict(a.scaled),
     }
-    document = jsonable(document)
+    document = {str(k): jsonable(v) for k, v in document.items()}
     (out / "report.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
     (out / "report.md").write_text(markdown_report(document))
     return document

@@ -144,7 +144,8 @@ def budgeted_steps(
 def _round_down(value: float) -> int:
     """``value`` rounded down to two significant digits (a readable step count)."""
     digits = max(0, len(str(int(value))) - 2)
-    return int(value) // 10**digits * 10**digits
+    scale: int = 10**digits
+    return int(value) // scale * scale
 
 
 def budgeted_path(
