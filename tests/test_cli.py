@@ -26,7 +26,7 @@ from ntpprops.cli.claims import STATUSES
 #: Options that keep a verify run to about a second on a tiny instance.
 FAST = ["--quick", "--no-plots", "--regpath-points", "0", "--certify-budget", "0"]
 
-#: Every claim tag the report must carry (THEORY.md's claims, then the observations).
+#: Every claim tag the report must carry (docs/theory.md's claims, then the observations).
 CLAIM_IDS = {
     "def1",
     "def2",
