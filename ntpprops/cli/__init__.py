@@ -1,5 +1,5 @@
-"""The ``ntpprops`` command line: ``verify`` checks the claims of THEORY.md on an instance and
-writes a report; ``explore`` searches a conjecture for counterexamples; ``sweep`` measures the
+"""The ``ntpprops`` command line: ``verify`` checks the claims of docs/theory.md on an instance
+and writes a report; ``explore`` searches a conjecture for counterexamples; ``sweep`` measures the
 fraction of NTP-separable random instances over a parameter grid (on Dask).
 
 Exit status: 0 when every applicable claim passed (``explore``: whether or not a
@@ -39,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     verify = commands.add_parser(
         "verify",
-        help="check every applicable claim of THEORY.md and write a report",
-        description="Check the claims of THEORY.md on an instance (default: the paper's "
-        "App. A.2 setting) and write report.json, report.md and plots.",
+        help="check every applicable claim of the spec (docs/theory.md) and write a report",
+        description="Check the claims of the spec (docs/theory.md in the ntpprops repository) "
+        "on an instance (default: the paper's App. A.2 setting) and write report.json, "
+        "report.md and plots.",
     )
     _verify.add_arguments(verify)
     explore = commands.add_parser(

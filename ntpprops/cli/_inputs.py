@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,8 @@ def save_npz(inst: NTPInstance, path: str | Path) -> Path:
     if path.suffix != ".npz":
         path = path.with_suffix(path.suffix + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {
+    # Any: numpy's stubs type savez's keyword arrays together with its bool allow_pickle.
+    arrays: dict[str, Any] = {
         "embeddings": inst.embeddings,
         "probs": inst.probs,
         "context_weights": inst.context_weights,

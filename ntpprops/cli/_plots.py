@@ -14,13 +14,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
+from ntpprops._optim import TrainResult
 
 __all__ = ["plot_geometry", "plot_training"]
 
 OPTIMIZER_TITLES = {"gd": "GD", "ngd": "normalised GD", "adam": "Adam"}
 
 
-def _positive(steps: NDArray[Any], values: Any) -> tuple[NDArray[Any], NDArray[Any]] | None:
+def _positive(
+    steps: NDArray[Any], values: NDArray[np.float64] | None
+) -> tuple[NDArray[Any], NDArray[Any]] | None:
     """Points with ``k >= 1`` (log axis) and a positive value (log axis); None if no data."""
     if values is None:
         return None
@@ -29,7 +32,7 @@ def _positive(steps: NDArray[Any], values: Any) -> tuple[NDArray[Any], NDArray[A
     return steps[keep], values[keep]
 
 
-def plot_training(run: Any, path: Path, title: str) -> Path:
+def plot_training(run: TrainResult, path: Path, title: str) -> Path:
     """Fig. 4's panels for one optimizer run (a ``TrainResult``), written to ``path`` (PNG).
 
     Panels, all on log-iteration axes: ``CE - H``; ``||W_k||``; ``1 - cos`` of ``W_k`` and of
@@ -38,7 +41,8 @@ def plot_training(run: Any, path: Path, title: str) -> Path:
     """
     steps = np.asarray(run.steps)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), constrained_layout=True)
-    panels = [
+    Series = list[tuple[str, NDArray[np.float64] | None]]
+    panels: list[tuple[Any, str, Series]] = [
         (axes[0], "excess loss CE(W_k) - H", [("", run.excess_loss)]),
         (axes[1], "norm ||W_k||", [("", run.norm)]),
         (

@@ -20,11 +20,13 @@ from ntpprops.cli._inputs import UsageError
 
 __all__ = ["add_arguments", "run_sweep_command"]
 
-_SUMMARY_COLUMNS = ("m", "d", "vocab", "support", "n", "separable", "errors", "fraction")
-_SUMMARY_COLUMNS += ("ci_low", "ci_high")
-_THRESHOLD_COLUMNS = ("m", "vocab", "support", "support_law", "d10", "d50", "d90", "width")
-_THRESHOLD_COLUMNS += ("d_cover", "dev_cover", "d_statdim", "dev_statdim")
-_THRESHOLD_COLUMNS += ("d_statdim_shift", "dev_statdim_shift")
+_SUMMARY_COLUMNS = (
+    "m", "d", "vocab", "support", "n", "separable", "errors", "fraction", "ci_low", "ci_high",
+)  # fmt: skip
+_THRESHOLD_COLUMNS = (
+    "m", "vocab", "support", "support_law", "d10", "d50", "d90", "width",
+    "d_cover", "dev_cover", "d_statdim", "dev_statdim", "d_statdim_shift", "dev_statdim_shift",
+)  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

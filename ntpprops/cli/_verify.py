@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ntpprops._defaults import PAPER_SEED, TOY_SEED, paper_instance, toy_instance
-from ntpprops._errors import NTPError
 from ntpprops._instance import NTPInstance
-from ntpprops.cli._analysis import STAGE_BUDGET, RunConfig, analyse, stage_count
-from ntpprops.cli._claims import check_all
+from ntpprops._limits import Limits
+from ntpprops.cli._analysis import (
+    STAGE_BUDGET,
+    Analysis,
+    CorpusFacts,
+    RunConfig,
+    analyse,
+    stage_count,
+)
 from ntpprops.cli._inputs import UsageError, load_corpus, load_npz
 from ntpprops.cli._plots import OPTIMIZER_TITLES, plot_geometry, plot_training
 from ntpprops.cli._progress import Progress
 from ntpprops.cli._report import exit_status, render_table, summary_counts, write_reports
+from ntpprops.cli.claims import Claim, check_all
 from ntpprops.corpus import conditional_entropy, distinct_contexts
 from ntpprops.embeddings import MissingExtraError, minilm_embedding
 
@@ -87,11 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    """The instance to verify, how it was obtained, and input-specific extras."""
+    """The instance to verify, how it was obtained, and what App. C needs of a corpus."""
 
     inst: NTPInstance
     description: str
-    extras: dict[str, Any]
+    corpus: CorpusFacts | None = None
     geometry: tuple[tuple[str, NTPInstance], ...] = ()
 
 
@@ -112,7 +119,7 @@ def load_source(args: argparse.Namespace) -> Source:
             raise UsageError(f"{given[0]} applies only with --corpus")
     if args.data is not None:
         inst = load_npz(args.data)
-        return Source(inst, f"data file {args.data}", {})
+        return Source(inst, f"data file {args.data}")
     if args.corpus is not None:
         return _corpus_source(args)
     inst = paper_instance(PAPER_SEED)
@@ -121,7 +128,7 @@ def load_source(args: argparse.Namespace) -> Source:
         f"built-in App. A.2 setting (n = 5000 samples, seed {PAPER_SEED}); "
         f"2-D toy of Fig. 1 (seed {TOY_SEED}) for the geometry figure"
     )
-    return Source(inst, description, {}, (("2-D toy", toy),))
+    return Source(inst, description, None, (("2-D toy", toy),))
 
 
 def _corpus_source(args: argparse.Namespace) -> Source:
@@ -151,18 +158,14 @@ def _corpus_source(args: argparse.Namespace) -> Source:
     events = [s for s in corpus.sequences if len(s) >= 2]
     entropies = {str(t): conditional_entropy(events, t) for t in range(k + 1)}
     windows = sum(len(s) - k for s in usable)
-    extras = {
-        "entropy_by_context_length": entropies,
-        "prediction_events": windows,
-        "instance_events": None if inst.counts is None else int(inst.counts.sum()),
-    }
+    facts = CorpusFacts(entropies, windows, None if inst.counts is None else int(inst.counts.sum()))
     dropped = len(corpus.sequences) - len(usable)
     description = (
         f"corpus {args.corpus} ({args.tokens}, K = {k}, {args.embedding} embedding; "
         f"{len(usable)} lines, {dropped} shorter than K + 1 dropped)"
     )
     geometry = (("context embeddings", inst),) if inst.dim == 2 else ()
-    return Source(inst, description, extras, geometry)
+    return Source(inst, description, facts, geometry)
 
 
 def _minilm_rows(sequences: list[list[str]], k: int, separator: str) -> Callable[..., Any]:
@@ -212,8 +215,7 @@ def run_verify(args: argparse.Namespace, version: str, stdout: TextIO | None = N
         raise UsageError(f"cannot create output directory {out}: {exc}") from exc
     plots = not args.no_plots
     progress = Progress(stage_count(config) + (1 if plots else 0))
-    analysis = analyse(source.inst, config, progress.stage)
-    analysis.extras.update(source.extras)
+    analysis = analyse(source.inst, config, progress.stage, source.corpus)
     claims = check_all(analysis)
     figures = []
     if plots:
@@ -232,7 +234,7 @@ def run_verify(args: argparse.Namespace, version: str, stdout: TextIO | None = N
     return exit_status(claims)
 
 
-def _figures(out: Path, analysis: Any, source: Source) -> list[tuple[str, Path]]:
+def _figures(out: Path, analysis: Analysis, source: Source) -> list[tuple[str, Path]]:
     figures = []
     for name, run in analysis.runs.items():
         title = OPTIMIZER_TITLES.get(name, name)
@@ -252,21 +254,20 @@ def _figures(out: Path, analysis: Any, source: Source) -> list[tuple[str, Path]]
 
 
 def _toy_geometry(out: Path, label: str, inst: NTPInstance) -> Path:
-    from ntpprops._compat import is_compatible
-    from ntpprops._svm import ntp_svm
-
-    compat = is_compatible(inst)
-    w_star = compat.w_star if compat else None
-    try:
-        w_mm = ntp_svm(inst)
-    except NTPError:  # a figure only: without W^mm its panel is left out
-        w_mm = None
+    # A figure only: a limit that does not exist (or is not solved) leaves its panel out.
+    limits = Limits.of(inst)
+    w_star, w_mm = limits.w_star, limits.w_mm
     name = "geometry_" + "".join(c if c.isalnum() else "_" for c in label.lower()) + ".png"
     return plot_geometry(inst, w_mm, w_star, out / name, label)
 
 
 def _print_summary(
-    stdout: TextIO, source: Source, a: Any, claims: Any, out: Path, elapsed: float
+    stdout: TextIO,
+    source: Source,
+    a: Analysis,
+    claims: list[Claim],
+    out: Path,
+    elapsed: float,
 ) -> None:
     inst = a.inst
     print(f"ntpprops verify: {source.description}", file=stdout)
