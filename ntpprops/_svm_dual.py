@@ -25,9 +25,10 @@ rows of ``X``): ``O(m V r)`` per epoch, memory ``O(m V + V r)``. Contexts whose 
 move in the last visit are skipped (shrinking) until a full pass re-checks them.
 
 Separable instances. The ascent converges to the dual optimum; its atoms with
-``lambda > 0`` are then handed to an exact polish (the caller's: PDAS on that active set, then
-the KKT check of :func:`ntpprops._svm.kkt_report` at ``KKT_RTOL``), which is retried at
-tighter block tolerances until it passes. A polished ``W^mm`` is accepted as a separability
+``lambda > 0`` are then handed to an exact polish (the caller's: the dense PDAS, or beyond
+``m = 1000`` the matrix-free active-set iteration of :mod:`ntpprops._svm_polish`, then the KKT
+check of :func:`ntpprops._svm.kkt_report` at ``KKT_RTOL``), which is retried at tighter block
+tolerances until it passes. A polished ``W^mm`` is accepted as a separability
 witness only if its margin ``1 / ||W^mm||`` is above the decision threshold.
 
 Non-separable instances: a solver-free lower bound on every separator's norm. Let ``C`` be
@@ -57,7 +58,10 @@ Measured on the GPL-3 word bigrams at d = 384 (m = 1421, V = 1557, r = 384): 69.
 103.0, 105.3, 105.7 after 1, 8, 16, 32, 45 epochs with ``s / ||C^T H||^2`` = 1.02 at the
 last; HiGHS also finds no certificate on the top-5 tokens' sub-problem. So that instance is
 most likely separable with ``gamma*`` near 1/106, and what it needs is a faster polish, not a
-certificate (see :func:`ntpprops._svm_active._pdas`).
+certificate. The matrix-free polish, tried on the active set of epoch 16 there, solved its
+first system (39,392 constraint rows) to a relative residual of 1.8e-13 in 166 s at a load of 9
+on 2 cores, then had 11,280 violated atoms to add and ran out of the 300 s budget; the block
+changes of the ascent stayed above the first polish tolerance for 401 epochs.
 
 This module depends on no other solver module: the rank-r factor, the polish and the exact
 certificate norm are passed in by :mod:`ntpprops._svm_active`.
