@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ntpprops._corpus import Embedder, corpus_table
 from ntpprops._errors import InvalidInstanceError
 
-__all__ = ["PROB_SUM_TOL", "NTPInstance", "as_weights"]
+__all__ = ["PROB_SUM_TOL", "NTPInstance", "as_weights", "instance_from_sequences"]
 
 #: Absolute tolerance on ``|sum_z p_{j,z} - 1|``; rows within it are renormalised exactly.
 PROB_SUM_TOL = 1e-9
@@ -356,8 +357,6 @@ class NTPInstance:
         NTPInstance
             One row per distinct context, with counts of its next tokens.
         """
-        from ntpprops._corpus import instance_from_sequences
-
         return instance_from_sequences(sequences, embed, context_length, **kwargs)
 
     # -- shape properties ---------------------------------------------------------------
@@ -380,7 +379,8 @@ class NTPInstance:
     @property
     def support_sizes(self) -> NDArray[np.int64]:
         """``S_j = |S_j|`` for every context, shape (m,)."""
-        return self.supports.sum(axis=1)
+        sizes: NDArray[np.int64] = self.supports.sum(axis=1)
+        return sizes
 
     @property
     def weight_shape(self) -> tuple[int, int]:
@@ -395,7 +395,7 @@ class NTPInstance:
         Fields that are not replaced keep their exact values; ``counts`` is kept only when
         neither ``probs`` nor ``context_weights`` changes.
         """
-        fields = {
+        fields: dict[str, Any] = {
             "embeddings": self.embeddings,
             "probs": self.probs,
             "context_weights": self.context_weights,
@@ -529,3 +529,64 @@ def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
         )
     _require_finite(array, name)
     return array
+
+
+def instance_from_sequences(
+    sequences: Sequence[Sequence[Hashable]],
+    embed: str | Embedder = "onehot",
+    context_length: int | None = None,
+    *,
+    vocabulary: Sequence[Hashable] | None = None,
+    dim: int | None = None,
+    seed: int | None = None,
+) -> NTPInstance:
+    """Build an NTP instance from raw token sequences (the reduction of App. C).
+
+    Parameters
+    ----------
+    sequences : sequence of sequences of hashable tokens
+        The corpus. Tokens are any hashable values (ints, strings, ...); without an explicit
+        ``vocabulary`` they must be mutually sortable.
+    embed : {"onehot", "position-onehot", "gaussian"} or callable, default "onehot"
+        How a context becomes ``h_j``: a built-in of :mod:`ntpprops.embeddings`, or a callable
+        mapping a context tuple to a 1-D vector (same length for every context, finite).
+    context_length : int >= 1, optional
+        ``None``: every prefix ``x_1..x_t`` (``t = 1..T-1``) predicts ``x_{t+1}``. ``k``: every
+        window of ``k`` consecutive tokens predicts the token after it.
+    vocabulary : sequence, optional
+        The ``V`` tokens in column order (may include unseen tokens). Default: the sorted
+        distinct tokens of the corpus.
+    dim : int, optional
+        Embedding dimension; only for ``embed="gaussian"`` (where it is required).
+    seed : int, optional
+        Seed of ``embed="gaussian"`` (default 0).
+
+    Returns
+    -------
+    NTPInstance
+        Built with :meth:`NTPInstance.from_counts`: row ``j`` is the ``j``-th context of
+        :func:`distinct_contexts` (ordered by length, then token indices), ``counts[j, z]`` how
+        often token ``z`` followed it, ``pi_j`` its share of all prediction events.
+        ``context_labels`` are the space-joined tokens, ``token_labels`` the tokens.
+        The embedding dimension is ``m`` (onehot), ``k V`` (position-onehot, ``k`` the context
+        length or the longest prefix; shorter prefixes are left-padded with zero blocks),
+        ``dim`` (gaussian), or the callable's output length.
+
+    Raises
+    ------
+    InvalidInstanceError
+        No sequences; an empty sequence; a sequence with no prediction event (shorter than
+        ``context_length + 1``, or than 2 tokens for prefixes); ``context_length < 1``;
+        tokens missing from ``vocabulary``; an unknown built-in or a callable that fails or
+        returns vectors of varying length or non-finite values; fewer than 2 tokens in the
+        vocabulary. Messages name the sequence index where relevant.
+    """
+    table = corpus_table(
+        sequences, embed, context_length, vocabulary=vocabulary, dim=dim, seed=seed
+    )
+    return NTPInstance.from_counts(
+        table.embeddings,
+        table.counts,
+        context_labels=table.context_labels,
+        token_labels=table.token_labels,
+    )

@@ -2,16 +2,10 @@
 
 ``W^mm = argmin ||W||_F`` subject to (6a) ``W in F^perp`` and (6b) ``<W, A_i> >= 1`` for the
 out-of-support atoms ``A_i`` of :func:`ntpprops._separability.separation_atoms`. It is a
-strongly convex QP, so the KKT conditions are necessary and sufficient: with multipliers
-``lambda >= 0`` on (6b),
-
-- primal feasibility: ``<W, A_i> >= 1`` and ``P_F W = 0``;
-- dual feasibility: ``lambda >= 0``;
-- complementarity: ``lambda_i (<W, A_i> - 1) = 0``;
-- stationarity: ``W = P_perp(sum_i lambda_i A_i)``.
-
-Every returned solution passes these checks to :data:`KKT_RTOL` (relative), evaluated on the
-original instance from ``(W, lambda)`` alone, whatever the method that produced them.
+strongly convex QP, so the KKT conditions (:mod:`ntpprops._kkt`) are necessary and
+sufficient. Every returned solution passes them to :data:`KKT_RTOL` (relative), evaluated on
+the original instance from ``(W, lambda)`` alone, whatever the method that produced them
+(:class:`KKTReport` and :func:`kkt_report` are re-exported here).
 
 Methods: ``"active-set"`` (:mod:`ntpprops._svm_active`), ``"dual-cd"`` (dual
 block-coordinate ascent in the rank-r coordinates, then the same exact polish;
@@ -33,11 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ntpprops._atoms import atom_coefficients, atom_values
 from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._kkt import KKT_RTOL, KKTReport, kkt_report
 from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
-from ntpprops._subspace import project_f_coefficients
+from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
+from ntpprops._svm_cvxpy import solve_cvxpy
 from ntpprops._threads import single_blas_thread
 
 __all__ = [
@@ -52,47 +47,8 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Relative tolerance every KKT residual of a returned ``W^mm`` must meet.
-KKT_RTOL = 1e-8
-
 #: Accepted values of ``method``.
 METHODS = ("auto", "active-set", "dual-cd", "cvxpy")
-
-
-@dataclass(frozen=True)
-class KKTReport:
-    """Relative KKT residuals of an NTP-SVM solution ``(W, lambda)``.
-
-    Attributes
-    ----------
-    primal_infeasibility : float
-        ``max(max_i (1 - <W, A_i>)^+, ||P_F W|| / ||W||)`` (margins are measured against the
-        target 1, so the first term is already relative).
-    dual_infeasibility : float
-        ``max_i (-lambda_i)^+ / max_i |lambda_i|``.
-    complementarity : float
-        ``max_i |lambda_i (<W, A_i> - 1)| / max_i |lambda_i|``.
-    stationarity : float
-        ``||W - P_perp(sum_i lambda_i A_i)|| / ||W||``.
-    ok : bool
-        Every residual is at most :data:`KKT_RTOL`.
-    """
-
-    primal_infeasibility: float
-    dual_infeasibility: float
-    complementarity: float
-    stationarity: float
-    ok: bool
-
-    @property
-    def worst(self) -> float:
-        """The largest of the four residuals."""
-        return max(
-            self.primal_infeasibility,
-            self.dual_infeasibility,
-            self.complementarity,
-            self.stationarity,
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,40 +81,6 @@ class SVMResult:
     kkt: KKTReport
     method: str
     solve_time: float
-
-
-def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport:
-    """Relative KKT residuals of ``(W, duals)`` for Definition 3, read off the instance only.
-
-    Parameters
-    ----------
-    inst : NTPInstance
-    W : ndarray, shape (V, d)
-    duals : ndarray, shape (n_out,)
-
-    Returns
-    -------
-    KKTReport
-    """
-    atoms = separation_atoms(inst)
-    H = inst.embeddings
-    scores = H @ W.T
-    margins = atom_values(atoms, scores)
-    w_norm = float(np.linalg.norm(W))
-    if w_norm == 0.0:
-        return KKTReport(np.inf, np.inf, np.inf, np.inf, False)
-    in_f = project_f_coefficients(inst, scores).T @ H
-    primal = max(float(np.max(1.0 - margins, initial=0.0)), float(np.linalg.norm(in_f)) / w_norm)
-    lam_scale = float(np.max(np.abs(duals), initial=0.0))
-    if lam_scale == 0.0:
-        return KKTReport(primal, np.inf, np.inf, np.inf, False)
-    dual = max(0.0, float(np.max(-duals, initial=0.0))) / lam_scale
-    comp = float(np.max(np.abs(duals * (margins - 1.0)))) / lam_scale
-    C = atom_coefficients(atoms, duals, inst.m, inst.vocab_size)
-    C_perp = C - project_f_coefficients(inst, H @ (C.T @ H).T)
-    stat = float(np.linalg.norm(W - C_perp.T @ H)) / w_norm
-    ok = max(primal, dual, comp, stat) <= KKT_RTOL
-    return KKTReport(primal, dual, comp, stat, bool(ok))
 
 
 def _full_support_error(inst: NTPInstance) -> NotSeparableError:
@@ -224,17 +146,13 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
         raise _full_support_error(inst)
     resolved = method
     if method == "auto":
-        from ntpprops._svm_active import active_set_fits
-
         resolved = "active-set" if active_set_fits(inst) else "dual-cd"
     key = f"svm:{resolved}"
-    cached = inst._cache.get(key)
+    cached: SVMResult | None = inst._cache.get(key)
     if cached is not None:
         return cached
     start = time.perf_counter()
     if resolved == "dual-cd":
-        from ntpprops._svm_active import solve_dual_cd
-
         sep, solved_dual = solve_dual_cd(inst)
         if solved_dual is None:
             raise _not_separable_error(inst, sep)
@@ -242,12 +160,8 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
     elif resolved == "active-set":
         if not is_separable(inst):
             raise _not_separable_error(inst)
-        from ntpprops._svm_active import solve_active_set
-
         W, duals, active, solver_seconds = solve_active_set(inst)
     else:
-        from ntpprops._svm_cvxpy import solve_cvxpy
-
         solved = solve_cvxpy(inst, polish=True)
         solver_seconds = time.perf_counter() - start
         if solved is None:
