@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from ntpprops._errors import NotCompatibleError
 from ntpprops._instance import NTPInstance
 from ntpprops._kernels import FusedGD
-from ntpprops._limits import Limits, cosine, limit_metrics
+from ntpprops._limits import Limits, cosine, limit_metrics, limits_for
 from ntpprops._loss import excess_loss, smoothness_bound
 from ntpprops._optim import (
     OPTIMIZERS,
@@ -182,12 +182,9 @@ def _resolve_limits(
     """
     if limits is None:
         limits = Limits.of(inst, w_mm=w_mm)
-    elif not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a Limits or None, got {type(limits).__name__}")
     elif w_mm is not None:
         raise ValueError("pass W^mm either as w_mm= or inside limits=, not both")
-    elif limits.inst is not inst and limits.inst != inst:
-        raise ValueError("limits belong to another instance: build them with Limits.of(inst)")
+    limits = limits_for(inst, limits)
     try:
         star = limits.require_w_star()
     except NotCompatibleError as exc:
