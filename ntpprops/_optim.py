@@ -17,7 +17,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._kernels import FusedGD, resolve_backend
-from ntpprops._limits import LimitMetrics, Limits, limit_metrics, projection_cost
+from ntpprops._limits import LimitMetrics, Limits, limit_metrics, limits_for, projection_cost
 from ntpprops._loss import excess_terms, safe_step_size, softmax
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 
 #: Step size the paper (App. A) uses for normalised GD and Adam; ``train``'s default for them.
 PAPER_ADAPTIVE_LR = 0.01
@@ -71,7 +72,7 @@ class MomentumState(NamedTuple):
 class AdamState(NamedTuple):
     """Adam state: step count ``t`` and the first/second moment estimates, shape (V, d)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count (public name)
     mu: FloatArray
     nu: FloatArray
 
@@ -485,7 +486,7 @@ class _Recorder:
         }
 
 
-def _frozen(array: FloatArray) -> FloatArray:
+def _frozen(array: NDArray[_Scalar]) -> NDArray[_Scalar]:
     array.setflags(write=False)
     return array
 
@@ -498,11 +499,7 @@ def _resolve_limits(inst: NTPInstance, limits: Limits | Literal[False] | None) -
         return None
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be None, False or a Limits, got {limits!r}")
-    if limits.inst is not inst and limits.inst != inst:
-        raise ValueError(
-            "limits belong to another instance: build them with Limits.of(inst) for this one"
-        )
-    return limits
+    return limits_for(inst, limits)
 
 
 def _limit_notes(limits: Limits | None, dist_note: str | None) -> Mapping[str, str]:
