@@ -163,7 +163,7 @@ def is_compatible(inst: NTPInstance) -> CompatibilityResult:
     CompatibilityResult
         Truthy when compatible. Cached on the instance (its arrays are read-only).
     """
-    cached = inst._cache.get("compatibility")
+    cached: CompatibilityResult | None = inst._cache.get("compatibility")
     if cached is not None:
         return cached
     gens, factor = gram_factor(inst)

@@ -33,6 +33,7 @@ FloatArray = NDArray[np.float64]
 Backend = Literal["auto", "numpy", "numba"]
 Mode = Literal["auto", "logit", "weight"]
 
+_numba: Any
 try:  # numba is optional: every compiled loop has a numpy twin
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is absent
