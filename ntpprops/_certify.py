@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._errors import NotCompatibleError
 from ntpprops._instance import NTPInstance
-from ntpprops._kernels import FusedGD
+from ntpprops._kernels import Backend, FusedGD
 from ntpprops._limits import Limits, cosine, limit_metrics, limits_for
 from ntpprops._loss import excess_loss, smoothness_bound
 from ntpprops._optim import (
@@ -327,7 +327,7 @@ def certify_gd_bias(
     seed: int | None = 0,
     w_mm: ArrayLike | None = None,
     limits: Limits | None = None,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> BiasReport:
     """Run GD until Theorem 2's two limits are certified to tolerance, or the budget ends.
 
@@ -392,7 +392,7 @@ def certify_gd_bias(
         inst.context_weights,
         eta,
         W0,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         expected_steps=max_steps,
     )
     tracker = _Tracker(chosen, star, mm)

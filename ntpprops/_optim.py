@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
-from ntpprops._kernels import FusedGD, resolve_backend
+from ntpprops._kernels import Backend, FusedGD, resolve_backend
 from ntpprops._limits import LimitMetrics, Limits, limit_metrics, limits_for, projection_cost
 from ntpprops._loss import excess_terms, safe_step_size, softmax
 
@@ -117,7 +117,9 @@ def gd(lr: float) -> Optimizer:
     """
     lr = _check_positive("lr", lr)
 
-    def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: EmptyState, params: FloatArray
+    ) -> tuple[FloatArray, EmptyState]:
         return -lr * grads, state
 
     return Optimizer("gd", _stateless_init, update, MappingProxyType({"lr": lr}))
@@ -130,7 +132,9 @@ def ngd(lr: float) -> Optimizer:
     """
     lr = _check_positive("lr", lr)
 
-    def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: EmptyState, params: FloatArray
+    ) -> tuple[FloatArray, EmptyState]:
         norm = float(np.linalg.norm(grads))
         if norm == 0.0:
             return np.zeros_like(grads), state
@@ -146,7 +150,9 @@ def sign_descent(lr: float) -> Optimizer:
     """
     lr = _check_positive("lr", lr)
 
-    def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: EmptyState, params: FloatArray
+    ) -> tuple[FloatArray, EmptyState]:
         return -lr * np.sign(grads), state
 
     return Optimizer("sign", _stateless_init, update, MappingProxyType({"lr": lr}))
@@ -163,7 +169,9 @@ def momentum(lr: float, beta: float = 0.9) -> Optimizer:
     def init(params: FloatArray) -> MomentumState:
         return MomentumState(np.zeros_like(params))
 
-    def update(grads: FloatArray, state: MomentumState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: MomentumState, params: FloatArray
+    ) -> tuple[FloatArray, MomentumState]:
         velocity = beta * state.velocity + grads
         return -lr * velocity, MomentumState(velocity)
 
@@ -185,7 +193,9 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.99, eps: float = 1e-8) -> Opt
     def init(params: FloatArray) -> AdamState:
         return AdamState(0, np.zeros_like(params), np.zeros_like(params))
 
-    def update(grads: FloatArray, state: AdamState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: AdamState, params: FloatArray
+    ) -> tuple[FloatArray, AdamState]:
         count = state.count + 1
         mu = b1 * state.mu + (1.0 - b1) * grads
         nu = b2 * state.nu + (1.0 - b2) * (grads * grads)
@@ -531,7 +541,7 @@ def train(
     seed: int | np.random.Generator | None = None,
     record: int | str | Sequence[int] = "log",
     *,
-    backend: str = "auto",
+    backend: Backend = "auto",
     limits: Limits | Literal[False] | None = None,
 ) -> TrainResult:
     """Train the linear decoder ``W`` on ``CE`` and record the implicit-bias metrics.
@@ -645,7 +655,7 @@ def run_fused_gd(
     steps: int,
     checkpoints: NDArray[np.int64],
     on_checkpoint: CheckpointCallback,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> FloatArray:
     """Run ``steps`` GD steps in the fused loop, calling ``on_checkpoint`` at ``checkpoints``.
 
@@ -657,7 +667,7 @@ def run_fused_gd(
         inst.context_weights,
         lr,
         W0,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         expected_steps=steps,
     )
     for k in checkpoints:

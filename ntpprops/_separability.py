@@ -17,6 +17,7 @@ margin of ``W^mm / ||W^mm||`` is ``gamma* = 1 / ||W^mm||``. If ``gamma* = 0`` th
 
 from __future__ import annotations
 
+from ntpprops import _svm_active
 from ntpprops._errors import SeparabilityUndecidedError
 from ntpprops._instance import NTPInstance
 from ntpprops._separation import (
@@ -27,7 +28,6 @@ from ntpprops._separation import (
     separability_certificate_bound,
     separation_atoms,
 )
-from ntpprops import _svm_active
 from ntpprops._svm_dual import DUAL_MAX_SECONDS
 from ntpprops._threads import single_blas_thread
 
