@@ -29,11 +29,13 @@ from ntpprops._compat import (
 )
 from ntpprops._errors import (
     InvalidInstanceError,
+    NotAnInstanceError,
     NotCompatibleError,
     NotSeparableError,
     NTPError,
     SeparabilityUndecidedError,
     SolverError,
+    UndecidedInFloat64Error,
 )
 from ntpprops._instance import NTPInstance
 from ntpprops._limits import Limits
@@ -69,6 +71,7 @@ __all__ = [
     "Limits",
     "NTPError",
     "NTPInstance",
+    "NotAnInstanceError",
     "NotCompatibleError",
     "NotSeparableError",
     "Optimizer",
@@ -78,6 +81,7 @@ __all__ = [
     "SeparabilityUndecidedError",
     "SolverError",
     "TrainResult",
+    "UndecidedInFloat64Error",
     "__version__",
     "alignment_lower_bound",
     "ce_f_loss",

@@ -17,6 +17,7 @@ The check reads only the instance and ``y``, not the solver.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,8 @@ from numpy.typing import NDArray
 
 from ntpprops._atoms import Atoms, atom_coefficients, atom_gram, atom_values
 from ntpprops._errors import InvalidInstanceError, NotCompatibleError
-from ntpprops._instance import NTPInstance
+from ntpprops._instance import NTPInstance, require_instance
+from ntpprops._scale import MAX_ROW_SPREAD, float64_scaled, require_spread
 from ntpprops._subspace import GramFactor, gram_factor, kernel
 
 __all__ = [
@@ -162,10 +164,30 @@ def is_compatible(inst: NTPInstance) -> CompatibilityResult:
     -------
     CompatibilityResult
         Truthy when compatible. Cached on the instance (its arrays are read-only).
+
+    Raises
+    ------
+    UndecidedInFloat64Error
+        If the nonzero row norms of ``H`` differ by more than
+        :data:`ntpprops._scale.MAX_ROW_SPREAD` (the kernel cannot hold them all).
+    NotAnInstanceError
+        If ``inst`` is not an :class:`~ntpprops.NTPInstance`.
+
+    Notes
+    -----
+    Scale (:mod:`ntpprops._scale`): the answer for ``c H`` is that for ``H`` mapped back
+    exactly (``W* -> W* / c``), for any ``c > 0`` that keeps ``c H`` finite.
     """
+    require_instance(inst)
     cached: CompatibilityResult | None = inst._cache.get("compatibility")
     if cached is not None:
         return cached
+    require_spread(inst, MAX_ROW_SPREAD, "NTP_H-compatibility")
+    work, exponent = float64_scaled(inst)
+    if exponent != 0:
+        result = _rescaled(is_compatible(work), exponent)
+        inst._cache["compatibility"] = result
+        return result
     gens, factor = gram_factor(inst)
     b = compatibility_targets(inst, gens)
     if len(gens) == 0:
@@ -190,6 +212,20 @@ def is_compatible(inst: NTPInstance) -> CompatibilityResult:
             )
     inst._cache["compatibility"] = result
     return result
+
+
+def _rescaled(result: CompatibilityResult, exponent: int) -> CompatibilityResult:
+    """The answer for ``2^exponent H`` from the answer for ``H`` (exact: powers of two).
+
+    ``W -> 2^-e W`` keeps every logit, hence every residual of Eq. 4; the certificate ``y``
+    is unchanged and ``||sum_g y_g g||`` scales by ``2^e``.
+    """
+    star = None if result.w_star is None else _frozen(np.ldexp(result.w_star, -exponent))
+    return dataclasses.replace(
+        result,
+        w_star=star,
+        certificate_norm=float(np.ldexp(result.certificate_norm, exponent)),
+    )
 
 
 def w_star(inst: NTPInstance) -> FloatArray:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._corpus import Embedder, corpus_table
-from ntpprops._errors import InvalidInstanceError
+from ntpprops._errors import InvalidInstanceError, NotAnInstanceError
 
-__all__ = ["PROB_SUM_TOL", "NTPInstance", "as_weights", "instance_from_sequences"]
+__all__ = [
+    "PROB_SUM_TOL",
+    "NTPInstance",
+    "as_weights",
+    "instance_from_sequences",
+    "require_instance",
+]
 
 #: Absolute tolerance on ``|sum_z p_{j,z} - 1|``; rows within it are renormalised exactly.
 PROB_SUM_TOL = 1e-9
@@ -63,19 +70,39 @@ def _frozen(array: NDArray[Any]) -> NDArray[Any]:
     return base.view()
 
 
+def _already_normalised(sums: FloatArray, n: int) -> NDArray[np.bool_]:
+    """Sums within ``2 n eps`` of 1: what dividing ``n`` entries by their sum leaves.
+
+    Each quotient carries a rounding error of half an ulp and summing ``n`` of them adds at
+    most ``n - 1`` more (numpy's pairwise sum much less), so a normalised row's sum is within
+    ``n eps / 2 + n eps / 2`` of 1; twice that is the margin. Far below ``PROB_SUM_TOL``.
+    """
+    mask: NDArray[np.bool_] = np.abs(sums - 1.0) <= 2.0 * n * np.finfo(np.float64).eps
+    return mask
+
+
 def _normalised_rows(P: FloatArray) -> FloatArray:
-    """Divide every row by its sum, leaving rows that already sum to exactly 1 untouched.
+    """Divide every row by its sum, leaving rows that are already normalised untouched.
 
     Division by a sum is not idempotent in floating point (about 40% of random rows move by an
-    ulp when renormalised), so skipping exact rows makes an instance rebuilt from its own
-    ``probs`` (``replace``, pickling) equal to the original.
+    ulp when renormalised), so rows whose sum is 1 up to the rounding of a division
+    (:func:`_already_normalised`) are kept: the normalisation is then idempotent, and an
+    instance rebuilt from its own ``probs`` (``replace``, pickling, ``eval(repr(inst))``) is
+    equal to the original.
     """
     sums = P.sum(axis=1)
-    return P / np.where(sums == 1.0, 1.0, sums)[:, None]
+    return P / np.where(_already_normalised(sums, P.shape[1]), 1.0, sums)[:, None]
 
 
 def _normalised_weights(pi: FloatArray) -> FloatArray:
-    """``pi / sum(pi)``, scaled by the maximum first so that huge weights cannot overflow."""
+    """``pi / sum(pi)``, scaled by the maximum first so that huge weights cannot overflow.
+
+    Weights already normalised (sum 1 up to a division's rounding) are kept: idempotent, as
+    :func:`_normalised_rows`.
+    """
+    # (Normalised weights are at most 1, so their sum cannot overflow.)
+    if pi.max() <= 1.0 and _already_normalised(np.array([pi.sum()]), pi.size)[0]:
+        return pi
     pi = pi / pi.max()
     total = pi.sum()
     return pi if total == 1.0 else pi / total
@@ -99,8 +126,15 @@ class NTPInstance:
         ``PROB_SUM_TOL`` (they are then renormalised exactly). Zeros define the supports.
     context_weights : array_like, shape (m,), optional
         Positive context frequencies, normalised to ``pi`` (default: uniform).
+        The string ``"uniform"`` means the default.
     context_labels, token_labels : sequence of str, optional
         Human-readable names (for reports); lengths ``m`` and ``V``.
+    m, V, d : int, optional
+    S : sequence of int or ``...``, optional
+    entropy : float, optional
+        The summary that ``repr`` prints first (sizes, support sizes, entropy to 4 digits).
+        Not needed to build an instance; when given (a pasted repr) each is checked against
+        the data, so a repr edited into inconsistency is refused rather than misread.
 
     Attributes
     ----------
@@ -160,20 +194,27 @@ class NTPInstance:
         *,
         context_labels: Sequence[str] | None = None,
         token_labels: Sequence[str] | None = None,
+        m: int | None = None,
+        V: int | None = None,
+        d: int | None = None,
+        S: Sequence[int] | EllipsisType | None = None,
+        entropy: float | None = None,
     ) -> None:
+        if isinstance(context_weights, str) and context_weights == "uniform":
+            context_weights = None
         H = _as_float_matrix(embeddings, "embeddings")
         P = _as_float_matrix(probs, "probs")
-        m, V = P.shape
-        if H.shape[0] == 0 or m == 0:
+        rows, vocab = P.shape
+        if H.shape[0] == 0 or rows == 0:
             raise InvalidInstanceError("an instance needs at least one context (m = 0 given)")
-        if H.shape[0] != m:
+        if H.shape[0] != rows:
             raise InvalidInstanceError(
-                f"embeddings has {H.shape[0]} rows but probs has {m}: one row per context"
+                f"embeddings has {H.shape[0]} rows but probs has {rows}: one row per context"
             )
         if H.shape[1] == 0:
             raise InvalidInstanceError("embeddings must have dimension d >= 1 (d = 0 given)")
-        if V < 2:
-            raise InvalidInstanceError(f"probs needs a vocabulary of V >= 2 tokens, got V={V}")
+        if vocab < 2:
+            raise InvalidInstanceError(f"probs needs a vocabulary of V >= 2 tokens, got V={vocab}")
         if np.any(P < 0):
             j, z = np.argwhere(P < 0)[0]
             raise InvalidInstanceError(
@@ -190,12 +231,12 @@ class NTPInstance:
         P = _normalised_rows(P)
 
         if context_weights is None:
-            pi = np.full(m, 1.0 / m)
+            pi = np.full(rows, 1.0 / rows)
         else:
             pi = _as_float_array(context_weights, "context_weights")
-            if pi.shape != (m,):
+            if pi.shape != (rows,):
                 raise InvalidInstanceError(
-                    f"context_weights must have shape ({m},), got {pi.shape}"
+                    f"context_weights must have shape ({rows},), got {pi.shape}"
                 )
             _require_finite(pi, "context_weights")
             if np.any(pi <= 0):
@@ -206,8 +247,8 @@ class NTPInstance:
             pi = _normalised_weights(pi)
 
         for labels, n, name in (
-            (context_labels, m, "context_labels"),
-            (token_labels, V, "token_labels"),
+            (context_labels, rows, "context_labels"),
+            (token_labels, vocab, "token_labels"),
         ):
             if isinstance(labels, str | bytes):  # a sequence of characters, almost surely a slip
                 raise InvalidInstanceError(
@@ -218,6 +259,39 @@ class NTPInstance:
                 raise InvalidInstanceError(f"{name} must have length {n}, got {len(labels)}")
 
         self._assign(H, P, pi, context_labels, token_labels)
+        self._check_summary(m=m, V=V, d=d, S=S, entropy=entropy)
+
+    def _check_summary(
+        self,
+        *,
+        m: int | None,
+        V: int | None,
+        d: int | None,
+        S: Sequence[int] | EllipsisType | None,
+        entropy: float | None,
+    ) -> None:
+        """Check the summary keywords of a pasted repr against the data."""
+        for name, given, actual in (
+            ("m", m, self.m),
+            ("V", V, self.vocab_size),
+            ("d", d, self.dim),
+        ):
+            if given is not None and given != actual:
+                raise InvalidInstanceError(
+                    f"{name}={given!r} given, but the data have {name} = {actual}: the summary "
+                    "fields of a pasted repr must match its arrays"
+                )
+        if S is not None and S is not Ellipsis and list(S) != self.support_sizes.tolist():
+            raise InvalidInstanceError(
+                f"S={list(S)!r} given, but the support sizes of probs are "
+                f"{self.support_sizes.tolist()}"
+            )
+        # repr prints the entropy to 4 significant digits, at most 5e-4 relative off; 1e-3
+        # leaves room for the rounding of the entropy itself.
+        if entropy is not None and not abs(entropy - self.entropy) <= 1e-3 * abs(self.entropy):
+            raise InvalidInstanceError(
+                f"entropy={entropy!r} given, but the data have entropy {self.entropy:.6g}"
+            )
 
     def _assign(
         self,
@@ -492,14 +566,32 @@ class NTPInstance:
             return "[" + (",\n" + " " * (indent + 1)).join(rows) + "]"
 
         weights = self.context_weights
-        uniform = np.allclose(weights, weights[0], rtol=0, atol=1e-15)
-        pi = "uniform" if uniform else fmt(weights, 20)
+        # 'uniform' only for exactly the default weights: the pasted repr must rebuild them.
+        uniform = np.array_equal(weights, np.full(self.m, 1.0 / self.m))
+        pi = "'uniform'" if uniform else fmt(weights, 20)
         body = [
             f"    embeddings={fmt(self.embeddings, 15)}",
             f"    probs={fmt(self.probs, 10)}",
             f"    context_weights={pi}",
         ]
         return head + ",\n" + ",\n".join(body) + ")"
+
+
+def require_instance(inst: object, name: str = "inst") -> None:
+    """Raise :class:`~ntpprops.NotAnInstanceError` unless ``inst`` is an :class:`NTPInstance`.
+
+    The message names the argument, what was passed (with its shape for an array: passing
+    ``H`` for the instance is the usual slip) and how to build an instance.
+    """
+    if isinstance(inst, NTPInstance):
+        return
+    what = type(inst).__name__
+    if isinstance(inst, np.ndarray):
+        what = f"a numpy array of shape {inst.shape}"
+    raise NotAnInstanceError(
+        f"{name} must be an NTPInstance, got {what}; build one with "
+        "ntpprops.NTPInstance(embeddings, probs) (or NTPInstance.from_counts / from_sequences)"
+    )
 
 
 def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
@@ -517,8 +609,10 @@ def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
     Raises
     ------
     InvalidInstanceError
-        If ``W`` has the wrong shape, a complex or text dtype, or non-finite entries.
+        If ``W`` has the wrong shape, a complex or text dtype, or non-finite entries; the
+        subclass :class:`~ntpprops.NotAnInstanceError` if ``inst`` is not an instance.
     """
+    require_instance(inst)
     array = np.asarray(W)
     if array.dtype != np.float64:  # no copy on the hot path (float64 input)
         array = _as_float_array(array, name)

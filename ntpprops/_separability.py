@@ -17,9 +17,20 @@ margin of ``W^mm / ||W^mm||`` is ``gamma* = 1 / ||W^mm||``. If ``gamma* = 0`` th
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from ntpprops import _svm_active
-from ntpprops._errors import SeparabilityUndecidedError
-from ntpprops._instance import NTPInstance
+from ntpprops._errors import SeparabilityUndecidedError, SolverError, UndecidedInFloat64Error
+from ntpprops._instance import NTPInstance, require_instance
+from ntpprops._scale import (
+    NATIVE_ROW_SPREAD,
+    float64_scaled,
+    row_normalised,
+    row_norms,
+    row_spread,
+)
 from ntpprops._separation import (
     SeparabilityResult,
     ntp_margin,
@@ -65,6 +76,13 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
     SolverError
         If the min-norm-point solve or the NTP-SVM fails verification, or (the subclass
         ``SeparabilityUndecidedError``) the dual ascent runs out of time undecided.
+    UndecidedInFloat64Error
+        If the rows of ``H`` differ in norm by more than
+        :data:`ntpprops._scale.NATIVE_ROW_SPREAD`, the row-normalised instance is separable
+        but the solve on ``H`` itself does not reproduce it (``W^mm`` of these rows is out of
+        float64's reach). Also an :class:`~ntpprops.InvalidInstanceError`.
+    NotAnInstanceError
+        If ``inst`` is not an :class:`~ntpprops.NTPInstance`.
 
     Notes
     -----
@@ -76,9 +94,19 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
     :mod:`ntpprops._svm_dual` decides within a time budget, or raises
     :class:`~ntpprops._errors.SeparabilityUndecidedError` (a :class:`SolverError`) with the
     proven bound on ``gamma*``.
+
+    Scale (:mod:`ntpprops._scale`): the answer for ``c H`` is that for ``H`` mapped back
+    exactly, for any ``c > 0`` that keeps ``c H`` finite; rows whose norms differ by more than
+    ``NATIVE_ROW_SPREAD`` are decided on the row-normalised instance and cross-checked.
     """
+    require_instance(inst)
     cached: SeparabilityResult | None = inst._cache.get("separability")
     if cached is not None:
+        return cached
+    work, exponent = float64_scaled(inst)
+    if exponent != 0:
+        cached = _rescaled(is_separable(work, max_seconds=max_seconds), exponent)
+        inst._cache["separability"] = cached
         return cached
     budget = DUAL_MAX_SECONDS if max_seconds is None else float(max_seconds)
     if not budget > 0:  # also rejects nan
@@ -87,9 +115,62 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
     if undecided is not None and undecided[0] >= budget:
         raise undecided[1]
     try:
-        cached = _svm_active.decide_separability(inst, max_seconds=budget)
+        if row_spread(inst) > NATIVE_ROW_SPREAD:
+            cached = _decide_spread_rows(inst, budget)
+        else:
+            cached = _svm_active.decide_separability(inst, max_seconds=budget)
     except SeparabilityUndecidedError as exc:
         inst._cache["separability_undecided"] = (budget, exc)
         raise
     inst._cache["separability"] = cached
     return cached
+
+
+def _rescaled(result: SeparabilityResult, exponent: int) -> SeparabilityResult:
+    """The answer for ``2^exponent H`` from the answer for ``H`` (exact: powers of two).
+
+    ``W -> 2^-e W`` keeps every logit, so the witness keeps its margins; a unit direction's
+    margin and ``||P_perp(sum y A)||`` scale by ``2^e``; the certificate ``y`` is unchanged.
+    """
+    witness = None if result.witness is None else np.ldexp(result.witness, -exponent)
+    return dataclasses.replace(
+        result,
+        witness=witness,
+        margin=float(np.ldexp(result.margin, exponent)),
+        certificate_norm=float(np.ldexp(result.certificate_norm, exponent)),
+    )
+
+
+def _decide_spread_rows(inst: NTPInstance, budget: float) -> SeparabilityResult:
+    """Separability of rows of very different norms: decided on the row-normalised instance
+    (the same answer, Definition 2 being invariant under positive row scaling), then the
+    witness or certificate of ``H`` itself, which must agree.
+
+    Not separable: the solve on ``H`` is kept when it agrees, else the normalised instance's
+    Farkas certificate ``y`` becomes ``y_i / ||h_{j(i)}||`` (normalised to sum 1), which
+    combines the same projected matrix. Separable: ``W^mm`` of ``H`` must come from the
+    solve on ``H``; when that solve fails or disagrees, :class:`UndecidedInFloat64Error`.
+    """
+    unit = is_separable(row_normalised(inst), max_seconds=budget)
+    try:
+        own: SeparabilityResult | None = _svm_active.decide_separability(inst, max_seconds=budget)
+    except SeparabilityUndecidedError:
+        raise
+    except (SolverError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        own = None  # rounding at this spread broke a solver: the verdict above still holds
+    if own is not None and own.separable == unit.separable:
+        return own
+    if not unit.separable:
+        assert unit.certificate is not None
+        norms = row_norms(inst.embeddings)[separation_atoms(inst).ctx]
+        y = unit.certificate / norms
+        y = y / y.sum()
+        return SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
+    raise UndecidedInFloat64Error(
+        "NTP-separability of these embeddings is decided (separable: the row-normalised "
+        "instance h_j / ||h_j||, which has the same answer, is), but W^mm of the rows as given "
+        f"is undecided in float64: their norms differ by a factor {row_spread(inst):.3g} and "
+        "the solve on them "
+        + ("failed" if own is None else "found no separator")
+        + ". Rescale the rows (e.g. to unit norm) to compute W^mm"
+    )

@@ -21,6 +21,7 @@ When every support is full there is no constraint (6b): Definition 2 holds vacuo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -28,8 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ntpprops._errors import NotSeparableError, SolverError
-from ntpprops._instance import NTPInstance
+from ntpprops._instance import NTPInstance, require_instance
 from ntpprops._kkt import KKT_RTOL, KKTReport, kkt_report
+from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, row_spread
 from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
 from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
 from ntpprops._svm_cvxpy import solve_cvxpy
@@ -139,11 +141,25 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
         time without deciding (it carries the proven bound on ``gamma*``).
     ValueError
         If ``method`` is unknown.
+    UndecidedInFloat64Error
+        If the rows of ``H`` are too far apart in norm for ``W^mm`` (see
+        :func:`~ntpprops.is_separable`).
+
+    Notes
+    -----
+    Scale (:mod:`ntpprops._scale`): for ``H`` beyond float64's comfortable range the solve runs
+    on ``2^-k H`` and ``W^mm`` is mapped back exactly (``2^-k W``, duals ``2^-2k lambda``).
     """
+    require_instance(inst)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if len(separation_atoms(inst)) == 0:
         raise _full_support_error(inst)
+    work, exponent = float64_scaled(inst)
+    if exponent != 0:
+        return _rescaled(inst, ntp_svm_result(work, method=method), exponent)
+    if row_spread(inst) > NATIVE_ROW_SPREAD and not is_separable(inst):
+        raise _not_separable_error(inst)  # decided on the row-normalised instance
     resolved = method
     if method == "auto":
         resolved = "active-set" if active_set_fits(inst) else "dual-cd"
@@ -194,6 +210,23 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto") -> SVMResult:
     )
     inst._cache[key] = result
     return result
+
+
+def _rescaled(inst: NTPInstance, result: SVMResult, exponent: int) -> SVMResult:
+    """``W^mm`` of ``2^exponent H`` from that of ``H`` (exact), cached on ``inst``.
+
+    ``W -> 2^-e W`` keeps every logit (so margins, active set and KKT residuals); the
+    stationarity ``W = P_perp(sum lambda_i A_i)`` with ``A_i -> 2^e A_i`` takes
+    ``lambda -> 2^-2e lambda``.
+    """
+    scaled = dataclasses.replace(
+        result,
+        W=np.ldexp(result.W, -exponent),
+        margin=float(np.ldexp(result.margin, exponent)),
+        duals=np.ldexp(result.duals, -2 * exponent),
+    )
+    inst._cache[f"svm:{scaled.method}"] = scaled
+    return scaled
 
 
 def ntp_svm(inst: NTPInstance, *, method: str = "auto") -> FloatArray:
