@@ -425,7 +425,7 @@ def measure_bias(
     """The same measures as :func:`certify_gd_bias` for any optimizer, over a fixed run.
 
     A measurement, not a claim: for NGD and Adam the paper *observes* the same bias on one
-    run; for Adam a max-norm limit is plausible (THEORY.md, open questions). The report's
+    run; for Adam a max-norm limit is plausible (docs/theory.md, open questions). The report's
     ``*_within_tol`` flags just compare the numbers with the tolerances.
 
     Parameters

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from ntpprops._atoms import Atoms, atom_coefficients, atom_gram, atom_values
 from ntpprops._errors import InvalidInstanceError, NotCompatibleError
 from ntpprops._instance import NTPInstance, require_instance
-from ntpprops._scale import MAX_ROW_SPREAD, float64_scaled, require_spread
+from ntpprops._scale import MAX_ROW_SPREAD, float64_scaled, ldexp_exact, require_spread
 from ntpprops._subspace import GramFactor, gram_factor, kernel
 
 __all__ = [
@@ -106,7 +106,10 @@ def incompatibility_bound(inst: NTPInstance, certificate: FloatArray) -> float:
     InvalidInstanceError
         If the certificate has the wrong shape or non-finite entries.
     """
-    gens, _ = gram_factor(inst)
+    # On the rescaled instance of ntpprops._scale (H = 2^e H'): ||sum y g|| scales by 2^e,
+    # the bound by 2^-e (an overflow to inf or underflow to 0 errs safe).
+    work, exponent = float64_scaled(inst)
+    gens, _ = gram_factor(work)
     y = np.asarray(certificate, dtype=np.float64)
     if y.shape != (len(gens),) or not np.all(np.isfinite(y)):
         raise InvalidInstanceError(
@@ -115,10 +118,13 @@ def incompatibility_bound(inst: NTPInstance, certificate: FloatArray) -> float:
         )
     target = float(y @ compatibility_targets(inst, gens))
     C = atom_coefficients(gens, y, inst.m, inst.vocab_size)
-    norm = float(np.linalg.norm(C.T @ inst.embeddings))
+    norm = float(np.linalg.norm(C.T @ work.embeddings))
     if target == 0.0:
         return 0.0
-    return np.inf if norm == 0.0 else abs(target) / norm
+    if norm == 0.0:
+        return float(np.inf)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(abs(target) / norm, -exponent))
 
 
 def _frozen(array: FloatArray) -> FloatArray:
@@ -220,11 +226,15 @@ def _rescaled(result: CompatibilityResult, exponent: int) -> CompatibilityResult
     ``W -> 2^-e W`` keeps every logit, hence every residual of Eq. 4; the certificate ``y``
     is unchanged and ``||sum_g y_g g||`` scales by ``2^e``.
     """
-    star = None if result.w_star is None else _frozen(np.ldexp(result.w_star, -exponent))
+    star = None
+    if result.w_star is not None:
+        star = _frozen(ldexp_exact(result.w_star, -exponent, "W*"))
     return dataclasses.replace(
         result,
         w_star=star,
-        certificate_norm=float(np.ldexp(result.certificate_norm, exponent)),
+        certificate_norm=float(
+            ldexp_exact(np.array(result.certificate_norm), exponent, "the certificate norm")
+        ),
     )
 
 

@@ -12,7 +12,8 @@ through one object, :class:`Limits`:
 - a missing limit is computed on first access and cached on the object, failures included;
 - a limit that does not exist (:class:`~ntpprops.NotCompatibleError`,
   :class:`~ntpprops.NotSeparableError`) or could not be computed
-  (:class:`~ntpprops.SolverError`) is ``None``, with a human-readable reason
+  (:class:`~ntpprops.SolverError`, :class:`~ntpprops.UndecidedInFloat64Error`) is ``None``,
+  with a human-readable reason
   (:attr:`Limits.w_star_reason`, :attr:`Limits.w_mm_reason`); :meth:`Limits.require_w_star`
   and :meth:`Limits.require_w_mm` re-raise the error for callers that cannot go on without.
 
@@ -41,6 +42,7 @@ from ntpprops._errors import (
     NotSeparableError,
     NTPError,
     SolverError,
+    UndecidedInFloat64Error,
 )
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._separability import separation_atoms
@@ -305,6 +307,9 @@ class Limits:
             value = _compat.w_star(self.inst)
         except NotCompatibleError as exc:
             return Limit("w_star", None, "unavailable", f"W* does not exist: {exc}", exc)
+        except UndecidedInFloat64Error as exc:
+            reason = f"W* could not be computed (out of float64's range): {exc}"
+            return Limit("w_star", None, "unavailable", reason, exc)
         return Limit("w_star", _read_only(value), "computed")
 
     def _solve_w_mm(self) -> Limit:

@@ -177,7 +177,7 @@ def ce_f_loss(inst: NTPInstance, W: ArrayLike) -> float:
 
 
 def smoothness_bound(inst: NTPInstance) -> float:
-    """The smoothness constant ``L = lambda_max(H^T diag(pi) H) / 2`` of THEORY.md.
+    """The smoothness constant ``L = lambda_max(H^T diag(pi) H) / 2`` of docs/theory.md.
 
     The softmax Jacobian is bounded by 1/2 in spectral norm, so ``CE`` is ``L``-smooth.
     """

@@ -113,7 +113,7 @@ def _stateless_init(params: FloatArray) -> EmptyState:
 def gd(lr: float) -> Optimizer:
     """Gradient descent: ``W_{k+1} = W_k - eta grad CE(W_k)``.
 
-    The method of Lemma 2 and Theorem 2 (THEORY.md), analysed for ``eta <= 1/(2L)``.
+    The method of Lemma 2 and Theorem 2 (docs/theory.md), analysed for ``eta <= 1/(2L)``.
     """
     lr = _check_positive("lr", lr)
 
@@ -485,8 +485,15 @@ class _Recorder:
         else:
             with_dist = bool(self.dist_at[len(self.rows)])
             against = limit_metrics(self.limits, W, scores=scores, with_dist=with_dist)
-        norms = (float(np.linalg.norm(W)), float(np.linalg.norm(grad)))
-        self.rows.append(_Row(loss, excess, *norms, *against))
+        self.rows.append(
+            _Row(
+                loss=loss,
+                excess_loss=excess,
+                norm=float(np.linalg.norm(W)),
+                grad_norm=float(np.linalg.norm(grad)),
+                **against._asdict(),
+            )
+        )
 
     def columns(self) -> dict[str, FloatArray]:
         """``{field of _Row: read-only array over the recorded steps}``."""

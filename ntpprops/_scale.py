@@ -125,6 +125,27 @@ def float64_scaled(inst: NTPInstance) -> tuple[NTPInstance, int]:
     return result
 
 
+def ldexp_exact(array: FloatArray, exponent: int, what: str) -> FloatArray:
+    """``array * 2^exponent``, or :class:`~ntpprops.UndecidedInFloat64Error` if that is not
+    exact: an entry would overflow, or a nonzero entry would lose precision to underflow.
+
+    The answers mapped back from the rescaled instance (``W*``, ``W^mm``, its multipliers
+    ``lambda -> 2^-2k lambda``) are exact unless they leave float64's normal range.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        out: FloatArray = np.ldexp(array, exponent)
+    tiny = np.finfo(np.float64).tiny
+    lost = (~np.isfinite(out) & np.isfinite(array)) | ((np.abs(out) < tiny) & (array != 0.0))
+    if np.any(lost):
+        raise UndecidedInFloat64Error(
+            f"{what} is undecided in float64 at this scale of the embeddings: mapped back to "
+            f"them it is a factor 2^{exponent} away from the rescaled answer and leaves "
+            "float64's range. Rescale the embeddings (multiply H by a constant: the verdict "
+            "does not change)"
+        )
+    return out
+
+
 def row_normalised(inst: NTPInstance) -> NTPInstance:
     """``inst`` with every nonzero row ``h_j`` divided by ``||h_j||`` (same separability).
 

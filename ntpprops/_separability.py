@@ -27,6 +27,7 @@ from ntpprops._instance import NTPInstance, require_instance
 from ntpprops._scale import (
     NATIVE_ROW_SPREAD,
     float64_scaled,
+    ldexp_exact,
     row_normalised,
     row_norms,
     row_spread,
@@ -132,12 +133,16 @@ def _rescaled(result: SeparabilityResult, exponent: int) -> SeparabilityResult:
     ``W -> 2^-e W`` keeps every logit, so the witness keeps its margins; a unit direction's
     margin and ``||P_perp(sum y A)||`` scale by ``2^e``; the certificate ``y`` is unchanged.
     """
-    witness = None if result.witness is None else np.ldexp(result.witness, -exponent)
+    witness = None
+    if result.witness is not None:
+        witness = ldexp_exact(result.witness, -exponent, "the separability witness")
     return dataclasses.replace(
         result,
         witness=witness,
-        margin=float(np.ldexp(result.margin, exponent)),
-        certificate_norm=float(np.ldexp(result.certificate_norm, exponent)),
+        margin=float(ldexp_exact(np.array(result.margin), exponent, "the NTP margin")),
+        certificate_norm=float(
+            ldexp_exact(np.array(result.certificate_norm), exponent, "the certificate norm")
+        ),
     )
 
 
@@ -146,10 +151,11 @@ def _decide_spread_rows(inst: NTPInstance, budget: float) -> SeparabilityResult:
     (the same answer, Definition 2 being invariant under positive row scaling), then the
     witness or certificate of ``H`` itself, which must agree.
 
-    Not separable: the solve on ``H`` is kept when it agrees, else the normalised instance's
-    Farkas certificate ``y`` becomes ``y_i / ||h_{j(i)}||`` (normalised to sum 1), which
-    combines the same projected matrix. Separable: ``W^mm`` of ``H`` must come from the
-    solve on ``H``; when that solve fails or disagrees, :class:`UndecidedInFloat64Error`.
+    Not separable: the normalised instance's Farkas certificate ``y`` becomes
+    ``y_i / ||h_{j(i)}||`` (normalised to sum 1), which combines the same projected matrix;
+    the solve on ``H`` replaces it when it agrees with a stronger certificate. Separable:
+    ``W^mm`` of ``H`` must come from the solve on ``H``; when that solve fails or
+    disagrees, :class:`UndecidedInFloat64Error`.
     """
     unit = is_separable(row_normalised(inst), max_seconds=budget)
     try:
@@ -158,14 +164,18 @@ def _decide_spread_rows(inst: NTPInstance, budget: float) -> SeparabilityResult:
         raise
     except (SolverError, ArithmeticError, ValueError, np.linalg.LinAlgError):
         own = None  # rounding at this spread broke a solver: the verdict above still holds
-    if own is not None and own.separable == unit.separable:
-        return own
     if not unit.separable:
         assert unit.certificate is not None
         norms = row_norms(inst.embeddings)[separation_atoms(inst).ctx]
         y = unit.certificate / norms
         y = y / y.sum()
-        return SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
+        mapped = SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
+        # Keep the stronger of the two certificates (the smaller projected norm).
+        if own is not None and not own.separable:
+            return own if own.certificate_norm <= mapped.certificate_norm else mapped
+        return mapped
+    if own is not None and own.separable:
+        return own
     raise UndecidedInFloat64Error(
         "NTP-separability of these embeddings is decided (separable: the row-normalised "
         "instance h_j / ||h_j||, which has the same answer, is), but W^mm of the rows as given "

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from ntpprops._atoms import Atoms, atom_coefficients
 from ntpprops._errors import InvalidInstanceError
 from ntpprops._instance import NTPInstance, as_weights
+from ntpprops._scale import float64_scaled
 from ntpprops._subspace import project_f_coefficients
 
 __all__ = [
@@ -166,5 +167,11 @@ def separability_certificate_bound(inst: NTPInstance, certificate: ArrayLike) ->
     total = float(y.sum())
     if total <= 0.0:
         return 0.0
-    norm = perp_combination_norm(inst, y / total)
-    return float(np.inf) if norm == 0.0 else 1.0 / norm
+    # On the rescaled instance of ntpprops._scale (H = 2^e H'): the projected combination
+    # scales by 2^e, so the bound by 2^-e (an overflow to inf or underflow to 0 errs safe).
+    work, exponent = float64_scaled(inst)
+    norm = perp_combination_norm(work, y / total)
+    if norm == 0.0:
+        return float(np.inf)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(1.0 / norm, -exponent))

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance, require_instance
 from ntpprops._kkt import KKT_RTOL, KKTReport, kkt_report
-from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, row_spread
+from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, ldexp_exact, row_spread
 from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
 from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
 from ntpprops._svm_cvxpy import solve_cvxpy
@@ -221,9 +221,9 @@ def _rescaled(inst: NTPInstance, result: SVMResult, exponent: int) -> SVMResult:
     """
     scaled = dataclasses.replace(
         result,
-        W=np.ldexp(result.W, -exponent),
-        margin=float(np.ldexp(result.margin, exponent)),
-        duals=np.ldexp(result.duals, -2 * exponent),
+        W=ldexp_exact(result.W, -exponent, "W^mm"),
+        margin=float(ldexp_exact(np.array(result.margin), exponent, "the NTP margin")),
+        duals=ldexp_exact(result.duals, -2 * exponent, "the multipliers of W^mm"),
     )
     inst._cache[f"svm:{scaled.method}"] = scaled
     return scaled

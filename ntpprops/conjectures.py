@@ -282,7 +282,7 @@ ADAM_MIN_COS = 0.99
         max_contexts=2, max_vocab=3, max_dim=2, max_entry=1, max_count=2
     ),
     expected="open",
-    note="THEORY.md: whether Adam's NTP limit is W^mm or a max-norm NTP-SVM is open; long "
+    note="docs/theory.md: whether Adam's NTP limit is W^mm or a max-norm NTP-SVM is open; long "
     "runs stall near 1 - cos = 1.5e-2. A counterexample is finite-budget evidence only.",
 )
 def _adam_aligns(inst: NTPInstance) -> bool:
