@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from types import EllipsisType
 from typing import Any
 
 import numpy as np
@@ -194,11 +193,13 @@ class NTPInstance:
         *,
         context_labels: Sequence[str] | None = None,
         token_labels: Sequence[str] | None = None,
-        m: int | None = None,
-        V: int | None = None,
-        d: int | None = None,
-        S: Sequence[int] | EllipsisType | None = None,
-        entropy: float | None = None,
+        # Typed `object` (checked at run time below) so that callers passing **labels dicts
+        # still type-check against the label parameters.
+        m: object = None,
+        V: object = None,
+        d: object = None,
+        S: object = None,
+        entropy: object = None,
     ) -> None:
         if isinstance(context_weights, str) and context_weights == "uniform":
             context_weights = None
@@ -264,13 +265,14 @@ class NTPInstance:
     def _check_summary(
         self,
         *,
-        m: int | None,
-        V: int | None,
-        d: int | None,
-        S: Sequence[int] | EllipsisType | None,
-        entropy: float | None,
+        m: object,
+        V: object,
+        d: object,
+        S: object,
+        entropy: object,
     ) -> None:
-        """Check the summary keywords of a pasted repr against the data."""
+        """Check the summary keywords of a pasted repr against the data (any mismatch, or a
+        value of the wrong type, is an :class:`InvalidInstanceError`)."""
         for name, given, actual in (
             ("m", m, self.m),
             ("V", V, self.vocab_size),
@@ -281,14 +283,20 @@ class NTPInstance:
                     f"{name}={given!r} given, but the data have {name} = {actual}: the summary "
                     "fields of a pasted repr must match its arrays"
                 )
-        if S is not None and S is not Ellipsis and list(S) != self.support_sizes.tolist():
-            raise InvalidInstanceError(
-                f"S={list(S)!r} given, but the support sizes of probs are "
-                f"{self.support_sizes.tolist()}"
-            )
+        sizes = self.support_sizes.tolist()
+        if S is not None and S is not Ellipsis:
+            if not isinstance(S, Sequence) or list(S) != sizes:
+                raise InvalidInstanceError(
+                    f"S={S!r} given, but the support sizes of probs are {sizes}"
+                )
+        if entropy is None:
+            return
         # repr prints the entropy to 4 significant digits, at most 5e-4 relative off; 1e-3
         # leaves room for the rounding of the entropy itself.
-        if entropy is not None and not abs(entropy - self.entropy) <= 1e-3 * abs(self.entropy):
+        close = isinstance(entropy, int | float) and (
+            abs(entropy - self.entropy) <= 1e-3 * abs(self.entropy)
+        )
+        if not close:
             raise InvalidInstanceError(
                 f"entropy={entropy!r} given, but the data have entropy {self.entropy:.6g}"
             )

@@ -45,7 +45,7 @@ from ntpprops._errors import (
     UndecidedInFloat64Error,
 )
 from ntpprops._instance import NTPInstance, as_weights
-from ntpprops._separability import separation_atoms
+from ntpprops._separation import separation_atoms
 from ntpprops._subspace import f_generators, gram_factor
 
 __all__ = [

@@ -32,7 +32,8 @@ from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance, require_instance
 from ntpprops._kkt import KKT_RTOL, KKTReport, kkt_report
 from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, ldexp_exact, row_spread
-from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
+from ntpprops._separability import is_separable
+from ntpprops._separation import SeparabilityResult, separation_atoms
 from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
 from ntpprops._svm_cvxpy import solve_cvxpy
 from ntpprops._threads import single_blas_thread
