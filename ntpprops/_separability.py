@@ -167,7 +167,8 @@ def _decide_spread_rows(inst: NTPInstance, budget: float) -> SeparabilityResult:
     if not unit.separable:
         assert unit.certificate is not None
         norms = row_norms(inst.embeddings)[separation_atoms(inst).ctx]
-        y = unit.certificate / norms
+        # Atoms of a zero row are zero in both instances: their weight carries over as is.
+        y = unit.certificate / np.where(norms > 0.0, norms, 1.0)
         y = y / y.sum()
         mapped = SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
         # Keep the stronger of the two certificates (the smaller projected norm).

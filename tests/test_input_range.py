@@ -166,6 +166,17 @@ def test_answers_that_leave_float64_when_mapped_back_are_refused():
         ntp.ntp_svm_result(tiny)
 
 
+def test_a_zero_row_next_to_rows_far_apart_keeps_its_certificate():
+    # Found by the explore profile: h_0 = 0 with an out-of-support token is a Farkas
+    # certificate by itself; mapping the row-normalised certificate back divided by ||h_0||.
+    inst = NTPInstance([[0.0], [1.0], [16384.0]], [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    assert 16384.0 > NATIVE_ROW_SPREAD
+    result = ntp.is_separable(inst)
+    assert not result.separable and result.certificate is not None
+    assert np.all(np.isfinite(result.certificate))
+    assert ntp.separability_certificate_bound(inst, result.certificate) == np.inf
+
+
 def test_compatibility_beyond_the_spread_limit_is_refused_not_guessed():
     inst = NTPInstance([[1.0, 0.0], [0.0, 1e-101]], [[0.5, 0.5], [0.25, 0.75]])
     assert 1e101 > MAX_ROW_SPREAD
