@@ -138,10 +138,9 @@ def ldexp_exact(array: FloatArray, exponent: int, what: str) -> FloatArray:
     lost = (~np.isfinite(out) & np.isfinite(array)) | ((np.abs(out) < tiny) & (array != 0.0))
     if np.any(lost):
         raise UndecidedInFloat64Error(
-            f"{what} is undecided in float64 at this scale of the embeddings: mapped back to "
-            f"them it is a factor 2^{exponent} away from the rescaled answer and leaves "
-            "float64's range. Rescale the embeddings (multiply H by a constant: the verdict "
-            "does not change)"
+            f"undecided in float64 at this scale of the embeddings: {what}, a factor "
+            f"2^{exponent} away from the answer on the rescaled embeddings, leaves float64's "
+            "range. Rescale the embeddings (multiplying H by a constant changes no verdict)"
         )
     return out
 
