@@ -31,11 +31,13 @@ from ntpprops._compat import (
 )
 from ntpprops._errors import (
     InvalidInstanceError,
+    NotAnInstanceError,
     NotCompatibleError,
     NotSeparableError,
     NTPError,
     SeparabilityUndecidedError,
     SolverError,
+    UndecidedInFloat64Error,
 )
 from ntpprops._instance import NTPInstance
 from ntpprops._limits import Limits
@@ -86,6 +88,7 @@ __all__ = [
     "MarginTrajectory",
     "NTPError",
     "NTPInstance",
+    "NotAnInstanceError",
     "NotCompatibleError",
     "NotSeparableError",
     "Optimizer",
@@ -95,6 +98,7 @@ __all__ = [
     "SeparabilityUndecidedError",
     "SolverError",
     "TrainResult",
+    "UndecidedInFloat64Error",
     "__version__",
     "alignment_lower_bound",
     "ce_f_loss",

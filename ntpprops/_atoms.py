@@ -31,10 +31,10 @@ class Atoms(NamedTuple):
     pos: IntArray
     neg: IntArray
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return int(self.ctx.shape[0])
 
-    def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> Atoms:
+    def take(self, index: NDArray[np.intp] | NDArray[np.bool_] | slice) -> Atoms:
         """The sub-list selected by ``index``."""
         return Atoms(self.ctx[index], self.pos[index], self.neg[index])
 

@@ -22,6 +22,8 @@ from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
 from ntpprops._linalg import extreme_eigenvalue
+from ntpprops._loss import excess_loss
+from ntpprops._subspace import gram_factor, kernel
 
 __all__ = ["alignment_lower_bound", "f_curvature", "f_distance_bound", "gd_excess_bound"]
 
@@ -39,8 +41,6 @@ def _kernel_f_hessian_min(inst: NTPInstance) -> float:
     ``J'^T diag-blocks(pi_j (diag p_j - p_j p_j^T)) J'`` with ``J' = J diag(1/s) L^{-T}``:
     sizes ``dim F`` and ``sum_j S_j``, never ``V d``.
     """
-    from ntpprops._subspace import gram_factor, kernel
-
     gens, factor = gram_factor(inst)
     if factor.rank == 0:
         return math.inf
@@ -261,8 +261,6 @@ def gd_excess_bound(
     ``f(W_k) - f(U) <= ||W0 - U||^2 / (2 lr k)`` for *any* reference ``U`` (sum the
     descent-lemma inequality against ``U`` and use that ``f(W_k)`` is non-increasing).
     """
-    from ntpprops._loss import excess_loss
-
     if k == 0:
         return excess_loss(inst, W0)
     if radii is None:

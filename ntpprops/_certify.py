@@ -42,8 +42,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._errors import NotCompatibleError
 from ntpprops._instance import NTPInstance
-from ntpprops._kernels import FusedGD
-from ntpprops._limits import Limits, cosine, limit_metrics
+from ntpprops._kernels import Backend, FusedGD
+from ntpprops._limits import Limits, cosine, limit_metrics, limits_for
 from ntpprops._loss import excess_loss, smoothness_bound
 from ntpprops._optim import (
     OPTIMIZERS,
@@ -182,12 +182,9 @@ def _resolve_limits(
     """
     if limits is None:
         limits = Limits.of(inst, w_mm=w_mm)
-    elif not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a Limits or None, got {type(limits).__name__}")
     elif w_mm is not None:
         raise ValueError("pass W^mm either as w_mm= or inside limits=, not both")
-    elif limits.inst is not inst and limits.inst != inst:
-        raise ValueError("limits belong to another instance: build them with Limits.of(inst)")
+    limits = limits_for(inst, limits)
     try:
         star = limits.require_w_star()
     except NotCompatibleError as exc:
@@ -330,7 +327,7 @@ def certify_gd_bias(
     seed: int | None = 0,
     w_mm: ArrayLike | None = None,
     limits: Limits | None = None,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> BiasReport:
     """Run GD until Theorem 2's two limits are certified to tolerance, or the budget ends.
 
@@ -395,7 +392,7 @@ def certify_gd_bias(
         inst.context_weights,
         eta,
         W0,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         expected_steps=max_steps,
     )
     tracker = _Tracker(chosen, star, mm)
@@ -428,7 +425,7 @@ def measure_bias(
     """The same measures as :func:`certify_gd_bias` for any optimizer, over a fixed run.
 
     A measurement, not a claim: for NGD and Adam the paper *observes* the same bias on one
-    run; for Adam a max-norm limit is plausible (THEORY.md, open questions). The report's
+    run; for Adam a max-norm limit is plausible (docs/theory.md, open questions). The report's
     ``*_within_tol`` flags just compare the numbers with the tolerances.
 
     Parameters

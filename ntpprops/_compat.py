@@ -17,6 +17,7 @@ The check reads only the instance and ``y``, not the solver.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,8 @@ from numpy.typing import NDArray
 
 from ntpprops._atoms import Atoms, atom_coefficients, atom_gram, atom_values
 from ntpprops._errors import InvalidInstanceError, NotCompatibleError
-from ntpprops._instance import NTPInstance
+from ntpprops._instance import NTPInstance, require_instance
+from ntpprops._scale import MAX_ROW_SPREAD, float64_scaled, ldexp_exact, require_spread
 from ntpprops._subspace import GramFactor, gram_factor, kernel
 
 __all__ = [
@@ -104,7 +106,10 @@ def incompatibility_bound(inst: NTPInstance, certificate: FloatArray) -> float:
     InvalidInstanceError
         If the certificate has the wrong shape or non-finite entries.
     """
-    gens, _ = gram_factor(inst)
+    # On the rescaled instance of ntpprops._scale (H = 2^e H'): ||sum y g|| scales by 2^e,
+    # the bound by 2^-e (an overflow to inf or underflow to 0 errs safe).
+    work, exponent = float64_scaled(inst)
+    gens, _ = gram_factor(work)
     y = np.asarray(certificate, dtype=np.float64)
     if y.shape != (len(gens),) or not np.all(np.isfinite(y)):
         raise InvalidInstanceError(
@@ -113,10 +118,13 @@ def incompatibility_bound(inst: NTPInstance, certificate: FloatArray) -> float:
         )
     target = float(y @ compatibility_targets(inst, gens))
     C = atom_coefficients(gens, y, inst.m, inst.vocab_size)
-    norm = float(np.linalg.norm(C.T @ inst.embeddings))
+    norm = float(np.linalg.norm(C.T @ work.embeddings))
     if target == 0.0:
         return 0.0
-    return np.inf if norm == 0.0 else abs(target) / norm
+    if norm == 0.0:
+        return float(np.inf)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(abs(target) / norm, -exponent))
 
 
 def _frozen(array: FloatArray) -> FloatArray:
@@ -162,10 +170,30 @@ def is_compatible(inst: NTPInstance) -> CompatibilityResult:
     -------
     CompatibilityResult
         Truthy when compatible. Cached on the instance (its arrays are read-only).
+
+    Raises
+    ------
+    UndecidedInFloat64Error
+        If the nonzero row norms of ``H`` differ by more than
+        :data:`ntpprops._scale.MAX_ROW_SPREAD` (the kernel cannot hold them all).
+    NotAnInstanceError
+        If ``inst`` is not an :class:`~ntpprops.NTPInstance`.
+
+    Notes
+    -----
+    Scale (:mod:`ntpprops._scale`): the answer for ``c H`` is that for ``H`` mapped back
+    exactly (``W* -> W* / c``), for any ``c > 0`` that keeps ``c H`` finite.
     """
-    cached = inst._cache.get("compatibility")
+    require_instance(inst)
+    cached: CompatibilityResult | None = inst._cache.get("compatibility")
     if cached is not None:
         return cached
+    require_spread(inst, MAX_ROW_SPREAD, "NTP_H-compatibility")
+    work, exponent = float64_scaled(inst)
+    if exponent != 0:
+        result = _rescaled(is_compatible(work), exponent)
+        inst._cache["compatibility"] = result
+        return result
     gens, factor = gram_factor(inst)
     b = compatibility_targets(inst, gens)
     if len(gens) == 0:
@@ -190,6 +218,24 @@ def is_compatible(inst: NTPInstance) -> CompatibilityResult:
             )
     inst._cache["compatibility"] = result
     return result
+
+
+def _rescaled(result: CompatibilityResult, exponent: int) -> CompatibilityResult:
+    """The answer for ``2^exponent H`` from the answer for ``H`` (exact: powers of two).
+
+    ``W -> 2^-e W`` keeps every logit, hence every residual of Eq. 4; the certificate ``y``
+    is unchanged and ``||sum_g y_g g||`` scales by ``2^e``.
+    """
+    star = None
+    if result.w_star is not None:
+        star = _frozen(ldexp_exact(result.w_star, -exponent, "W*"))
+    return dataclasses.replace(
+        result,
+        w_star=star,
+        certificate_norm=float(
+            ldexp_exact(np.array(result.certificate_norm), exponent, "the certificate norm")
+        ),
+    )
 
 
 def w_star(inst: NTPInstance) -> FloatArray:

@@ -10,6 +10,10 @@ A corpus is a list of token sequences. Every position ``t >= 1`` of a sequence i
 Equal contexts are merged and their next tokens counted; ``pi_j`` is the context's share of all
 prediction events, so the average NTP loss over the events equals ``CE`` of the instance
 (:func:`corpus_loss` computes the former by brute force).
+
+This module returns arrays (:func:`corpus_table`), not instances: it sits below
+:mod:`ntpprops._instance`, whose :meth:`~ntpprops.NTPInstance.from_sequences` and
+:func:`~ntpprops._instance.instance_from_sequences` turn the table into an instance.
 """
 
 from __future__ import annotations
@@ -17,21 +21,21 @@ from __future__ import annotations
 import numbers
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
 from ntpprops._errors import InvalidInstanceError
-from ntpprops._instance import NTPInstance
 from ntpprops.embeddings import EMBEDDERS
 
 __all__ = [
+    "CorpusTable",
     "conditional_entropy",
     "corpus_loss",
+    "corpus_table",
     "distinct_contexts",
-    "instance_from_sequences",
     "prediction_events",
 ]
 
@@ -173,7 +177,7 @@ def distinct_contexts(
 def _embed_with_callable(
     embed: Embedder, contexts: list[Context], first_seen: list[int]
 ) -> FloatArray:
-    rows = []
+    rows: list[FloatArray] = []
     for j, context in enumerate(contexts):
         where = f"context {context!r} (first seen in sequence {first_seen[j]})"
         try:
@@ -229,7 +233,28 @@ def _embed(
     return EMBEDDERS[embed](contexts, vocab, length, dim, seed)
 
 
-def instance_from_sequences(
+class CorpusTable(NamedTuple):
+    """What :func:`corpus_table` reads off a corpus: the arrays of an instance and its labels.
+
+    Attributes
+    ----------
+    embeddings : ndarray, shape (m, d)
+        One row per distinct context, in the order of :func:`distinct_contexts`.
+    counts : ndarray of int, shape (m, V)
+        ``counts[j, z]``: how often token ``z`` followed context ``j``.
+    context_labels : list of str, length m
+        The space-joined tokens of each context.
+    token_labels : list of str, length V
+        The tokens of the vocabulary, in column order.
+    """
+
+    embeddings: FloatArray
+    counts: NDArray[np.int64]
+    context_labels: list[str]
+    token_labels: list[str]
+
+
+def corpus_table(
     sequences: Sequence[Sequence[Hashable]],
     embed: str | Embedder = "onehot",
     context_length: int | None = None,
@@ -237,47 +262,12 @@ def instance_from_sequences(
     vocabulary: Sequence[Hashable] | None = None,
     dim: int | None = None,
     seed: int | None = None,
-) -> NTPInstance:
-    """Build an NTP instance from raw token sequences (the reduction of App. C).
+) -> CorpusTable:
+    """The embeddings, next-token counts and labels of a corpus (the reduction of App. C).
 
-    Parameters
-    ----------
-    sequences : sequence of sequences of hashable tokens
-        The corpus. Tokens are any hashable values (ints, strings, ...); without an explicit
-        ``vocabulary`` they must be mutually sortable.
-    embed : {"onehot", "position-onehot", "gaussian"} or callable, default "onehot"
-        How a context becomes ``h_j``: a built-in of :mod:`ntpprops.embeddings`, or a callable
-        mapping a context tuple to a 1-D vector (same length for every context, finite).
-    context_length : int >= 1, optional
-        ``None``: every prefix ``x_1..x_t`` (``t = 1..T-1``) predicts ``x_{t+1}``. ``k``: every
-        window of ``k`` consecutive tokens predicts the token after it.
-    vocabulary : sequence, optional
-        The ``V`` tokens in column order (may include unseen tokens). Default: the sorted
-        distinct tokens of the corpus.
-    dim : int, optional
-        Embedding dimension; only for ``embed="gaussian"`` (where it is required).
-    seed : int, optional
-        Seed of ``embed="gaussian"`` (default 0).
-
-    Returns
-    -------
-    NTPInstance
-        Built with :meth:`NTPInstance.from_counts`: row ``j`` is the ``j``-th context of
-        :func:`distinct_contexts` (ordered by length, then token indices), ``counts[j, z]`` how
-        often token ``z`` followed it, ``pi_j`` its share of all prediction events.
-        ``context_labels`` are the space-joined tokens, ``token_labels`` the tokens.
-        The embedding dimension is ``m`` (onehot), ``k V`` (position-onehot, ``k`` the context
-        length or the longest prefix; shorter prefixes are left-padded with zero blocks),
-        ``dim`` (gaussian), or the callable's output length.
-
-    Raises
-    ------
-    InvalidInstanceError
-        No sequences; an empty sequence; a sequence with no prediction event (shorter than
-        ``context_length + 1``, or than 2 tokens for prefixes); ``context_length < 1``;
-        tokens missing from ``vocabulary``; an unknown built-in or a callable that fails or
-        returns vectors of varying length or non-finite values; fewer than 2 tokens in the
-        vocabulary. Messages name the sequence index where relevant.
+    :meth:`ntpprops.NTPInstance.from_sequences` (and
+    :func:`ntpprops.corpus.instance_from_sequences`) build the instance from it with
+    :meth:`~ntpprops.NTPInstance.from_counts`; the parameters and errors are theirs.
     """
     k = _check_context_length(context_length, 1)
     corpus = _as_sequences(sequences, k)
@@ -290,11 +280,11 @@ def instance_from_sequences(
     contexts, counts, first_seen = _count(corpus, k, vocab)
     length = k if k is not None else max(len(c) for c in contexts)
     H = _embed(embed, contexts, first_seen, vocab, length, dim, seed)
-    return NTPInstance.from_counts(
+    return CorpusTable(
         H,
         counts,
-        context_labels=[" ".join(map(str, c)) for c in contexts],
-        token_labels=[str(t) for t in vocab],
+        [" ".join(map(str, c)) for c in contexts],
+        [str(t) for t in vocab],
     )
 
 

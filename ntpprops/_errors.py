@@ -9,10 +9,12 @@ from __future__ import annotations
 __all__ = [
     "InvalidInstanceError",
     "NTPError",
+    "NotAnInstanceError",
     "NotCompatibleError",
     "NotSeparableError",
     "SeparabilityUndecidedError",
     "SolverError",
+    "UndecidedInFloat64Error",
 ]
 
 
@@ -22,6 +24,11 @@ class NTPError(Exception):
 
 class InvalidInstanceError(NTPError, ValueError):
     """Input data (an instance, a weight matrix, a corpus) is malformed."""
+
+
+class NotAnInstanceError(InvalidInstanceError, TypeError):
+    """Something else (an array, a tuple) was passed where an :class:`~ntpprops.NTPInstance`
+    is expected; the message names the argument and says how to build one."""
 
 
 class NotCompatibleError(NTPError):
@@ -88,3 +95,14 @@ class SeparabilityUndecidedError(SolverError):
         self.norm_lower_bound = norm_lower_bound
         self.margin_upper_bound = margin_upper_bound
         self.threshold = threshold
+
+
+class UndecidedInFloat64Error(InvalidInstanceError, SolverError):
+    """The embeddings' magnitudes are beyond what float64 can decide (see ``docs/design.md``,
+    "Range of magnitudes"): a typed refusal instead of a possibly wrong verdict.
+
+    It is an input problem (an :class:`InvalidInstanceError`: the command line exits with
+    status 2) and a solver that could not decide (a :class:`SolverError`: code that falls
+    back on solver failures, as :class:`~ntpprops.Limits` does, keeps working). The message
+    says what was out of range and how to rescale.
+    """

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ntpprops._errors import InvalidInstanceError
+from ntpprops._corpus import Embedder, corpus_table
+from ntpprops._errors import InvalidInstanceError, NotAnInstanceError
 
-__all__ = ["PROB_SUM_TOL", "NTPInstance", "as_weights"]
+__all__ = [
+    "PROB_SUM_TOL",
+    "NTPInstance",
+    "as_weights",
+    "instance_from_sequences",
+    "require_instance",
+]
 
 #: Absolute tolerance on ``|sum_z p_{j,z} - 1|``; rows within it are renormalised exactly.
 PROB_SUM_TOL = 1e-9
@@ -62,19 +69,39 @@ def _frozen(array: NDArray[Any]) -> NDArray[Any]:
     return base.view()
 
 
+def _already_normalised(sums: FloatArray, n: int) -> NDArray[np.bool_]:
+    """Sums within ``2 n eps`` of 1: what dividing ``n`` entries by their sum leaves.
+
+    Each quotient carries a rounding error of half an ulp and summing ``n`` of them adds at
+    most ``n - 1`` more (numpy's pairwise sum much less), so a normalised row's sum is within
+    ``n eps / 2 + n eps / 2`` of 1; twice that is the margin. Far below ``PROB_SUM_TOL``.
+    """
+    mask: NDArray[np.bool_] = np.abs(sums - 1.0) <= 2.0 * n * np.finfo(np.float64).eps
+    return mask
+
+
 def _normalised_rows(P: FloatArray) -> FloatArray:
-    """Divide every row by its sum, leaving rows that already sum to exactly 1 untouched.
+    """Divide every row by its sum, leaving rows that are already normalised untouched.
 
     Division by a sum is not idempotent in floating point (about 40% of random rows move by an
-    ulp when renormalised), so skipping exact rows makes an instance rebuilt from its own
-    ``probs`` (``replace``, pickling) equal to the original.
+    ulp when renormalised), so rows whose sum is 1 up to the rounding of a division
+    (:func:`_already_normalised`) are kept: the normalisation is then idempotent, and an
+    instance rebuilt from its own ``probs`` (``replace``, pickling, ``eval(repr(inst))``) is
+    equal to the original.
     """
     sums = P.sum(axis=1)
-    return P / np.where(sums == 1.0, 1.0, sums)[:, None]
+    return P / np.where(_already_normalised(sums, P.shape[1]), 1.0, sums)[:, None]
 
 
 def _normalised_weights(pi: FloatArray) -> FloatArray:
-    """``pi / sum(pi)``, scaled by the maximum first so that huge weights cannot overflow."""
+    """``pi / sum(pi)``, scaled by the maximum first so that huge weights cannot overflow.
+
+    Weights already normalised (sum 1 up to a division's rounding) are kept: idempotent, as
+    :func:`_normalised_rows`.
+    """
+    # (Normalised weights are at most 1, so their sum cannot overflow.)
+    if pi.max() <= 1.0 and _already_normalised(np.array([pi.sum()]), pi.size)[0]:
+        return pi
     pi = pi / pi.max()
     total = pi.sum()
     return pi if total == 1.0 else pi / total
@@ -98,8 +125,15 @@ class NTPInstance:
         ``PROB_SUM_TOL`` (they are then renormalised exactly). Zeros define the supports.
     context_weights : array_like, shape (m,), optional
         Positive context frequencies, normalised to ``pi`` (default: uniform).
+        The string ``"uniform"`` means the default.
     context_labels, token_labels : sequence of str, optional
         Human-readable names (for reports); lengths ``m`` and ``V``.
+    m, V, d : int, optional
+    S : sequence of int or ``...``, optional
+    entropy : float, optional
+        The summary that ``repr`` prints first (sizes, support sizes, entropy to 4 digits).
+        Not needed to build an instance; when given (a pasted repr) each is checked against
+        the data, so a repr edited into inconsistency is refused rather than misread.
 
     Attributes
     ----------
@@ -159,20 +193,29 @@ class NTPInstance:
         *,
         context_labels: Sequence[str] | None = None,
         token_labels: Sequence[str] | None = None,
+        # Typed `object` (checked at run time below) so that callers passing **labels dicts
+        # still type-check against the label parameters.
+        m: object = None,
+        V: object = None,
+        d: object = None,
+        S: object = None,
+        entropy: object = None,
     ) -> None:
+        if isinstance(context_weights, str) and context_weights == "uniform":
+            context_weights = None
         H = _as_float_matrix(embeddings, "embeddings")
         P = _as_float_matrix(probs, "probs")
-        m, V = P.shape
-        if H.shape[0] == 0 or m == 0:
+        rows, vocab = P.shape
+        if H.shape[0] == 0 or rows == 0:
             raise InvalidInstanceError("an instance needs at least one context (m = 0 given)")
-        if H.shape[0] != m:
+        if H.shape[0] != rows:
             raise InvalidInstanceError(
-                f"embeddings has {H.shape[0]} rows but probs has {m}: one row per context"
+                f"embeddings has {H.shape[0]} rows but probs has {rows}: one row per context"
             )
         if H.shape[1] == 0:
             raise InvalidInstanceError("embeddings must have dimension d >= 1 (d = 0 given)")
-        if V < 2:
-            raise InvalidInstanceError(f"probs needs a vocabulary of V >= 2 tokens, got V={V}")
+        if vocab < 2:
+            raise InvalidInstanceError(f"probs needs a vocabulary of V >= 2 tokens, got V={vocab}")
         if np.any(P < 0):
             j, z = np.argwhere(P < 0)[0]
             raise InvalidInstanceError(
@@ -189,12 +232,12 @@ class NTPInstance:
         P = _normalised_rows(P)
 
         if context_weights is None:
-            pi = np.full(m, 1.0 / m)
+            pi = np.full(rows, 1.0 / rows)
         else:
             pi = _as_float_array(context_weights, "context_weights")
-            if pi.shape != (m,):
+            if pi.shape != (rows,):
                 raise InvalidInstanceError(
-                    f"context_weights must have shape ({m},), got {pi.shape}"
+                    f"context_weights must have shape ({rows},), got {pi.shape}"
                 )
             _require_finite(pi, "context_weights")
             if np.any(pi <= 0):
@@ -205,8 +248,8 @@ class NTPInstance:
             pi = _normalised_weights(pi)
 
         for labels, n, name in (
-            (context_labels, m, "context_labels"),
-            (token_labels, V, "token_labels"),
+            (context_labels, rows, "context_labels"),
+            (token_labels, vocab, "token_labels"),
         ):
             if isinstance(labels, str | bytes):  # a sequence of characters, almost surely a slip
                 raise InvalidInstanceError(
@@ -217,6 +260,46 @@ class NTPInstance:
                 raise InvalidInstanceError(f"{name} must have length {n}, got {len(labels)}")
 
         self._assign(H, P, pi, context_labels, token_labels)
+        self._check_summary(m=m, V=V, d=d, S=S, entropy=entropy)
+
+    def _check_summary(
+        self,
+        *,
+        m: object,
+        V: object,
+        d: object,
+        S: object,
+        entropy: object,
+    ) -> None:
+        """Check the summary keywords of a pasted repr against the data (any mismatch, or a
+        value of the wrong type, is an :class:`InvalidInstanceError`)."""
+        for name, given, actual in (
+            ("m", m, self.m),
+            ("V", V, self.vocab_size),
+            ("d", d, self.dim),
+        ):
+            if given is not None and given != actual:
+                raise InvalidInstanceError(
+                    f"{name}={given!r} given, but the data have {name} = {actual}: the summary "
+                    "fields of a pasted repr must match its arrays"
+                )
+        sizes = self.support_sizes.tolist()
+        if S is not None and S is not Ellipsis:
+            if not isinstance(S, Sequence) or list(S) != sizes:
+                raise InvalidInstanceError(
+                    f"S={S!r} given, but the support sizes of probs are {sizes}"
+                )
+        if entropy is None:
+            return
+        # repr prints the entropy to 4 significant digits, at most 5e-4 relative off; 1e-3
+        # leaves room for the rounding of the entropy itself.
+        close = isinstance(entropy, int | float) and (
+            abs(entropy - self.entropy) <= 1e-3 * abs(self.entropy)
+        )
+        if not close:
+            raise InvalidInstanceError(
+                f"entropy={entropy!r} given, but the data have entropy {self.entropy:.6g}"
+            )
 
     def _assign(
         self,
@@ -356,8 +439,6 @@ class NTPInstance:
         NTPInstance
             One row per distinct context, with counts of its next tokens.
         """
-        from ntpprops._corpus import instance_from_sequences
-
         return instance_from_sequences(sequences, embed, context_length, **kwargs)
 
     # -- shape properties ---------------------------------------------------------------
@@ -380,7 +461,8 @@ class NTPInstance:
     @property
     def support_sizes(self) -> NDArray[np.int64]:
         """``S_j = |S_j|`` for every context, shape (m,)."""
-        return self.supports.sum(axis=1)
+        sizes: NDArray[np.int64] = self.supports.sum(axis=1)
+        return sizes
 
     @property
     def weight_shape(self) -> tuple[int, int]:
@@ -395,7 +477,7 @@ class NTPInstance:
         Fields that are not replaced keep their exact values; ``counts`` is kept only when
         neither ``probs`` nor ``context_weights`` changes.
         """
-        fields = {
+        fields: dict[str, Any] = {
             "embeddings": self.embeddings,
             "probs": self.probs,
             "context_weights": self.context_weights,
@@ -492,14 +574,32 @@ class NTPInstance:
             return "[" + (",\n" + " " * (indent + 1)).join(rows) + "]"
 
         weights = self.context_weights
-        uniform = np.allclose(weights, weights[0], rtol=0, atol=1e-15)
-        pi = "uniform" if uniform else fmt(weights, 20)
+        # 'uniform' only for exactly the default weights: the pasted repr must rebuild them.
+        uniform = np.array_equal(weights, np.full(self.m, 1.0 / self.m))
+        pi = "'uniform'" if uniform else fmt(weights, 20)
         body = [
             f"    embeddings={fmt(self.embeddings, 15)}",
             f"    probs={fmt(self.probs, 10)}",
             f"    context_weights={pi}",
         ]
         return head + ",\n" + ",\n".join(body) + ")"
+
+
+def require_instance(inst: object, name: str = "inst") -> None:
+    """Raise :class:`~ntpprops.NotAnInstanceError` unless ``inst`` is an :class:`NTPInstance`.
+
+    The message names the argument, what was passed (with its shape for an array: passing
+    ``H`` for the instance is the usual slip) and how to build an instance.
+    """
+    if isinstance(inst, NTPInstance):
+        return
+    what = type(inst).__name__
+    if isinstance(inst, np.ndarray):
+        what = f"a numpy array of shape {inst.shape}"
+    raise NotAnInstanceError(
+        f"{name} must be an NTPInstance, got {what}; build one with "
+        "ntpprops.NTPInstance(embeddings, probs) (or NTPInstance.from_counts / from_sequences)"
+    )
 
 
 def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
@@ -517,8 +617,10 @@ def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
     Raises
     ------
     InvalidInstanceError
-        If ``W`` has the wrong shape, a complex or text dtype, or non-finite entries.
+        If ``W`` has the wrong shape, a complex or text dtype, or non-finite entries; the
+        subclass :class:`~ntpprops.NotAnInstanceError` if ``inst`` is not an instance.
     """
+    require_instance(inst)
     array = np.asarray(W)
     if array.dtype != np.float64:  # no copy on the hot path (float64 input)
         array = _as_float_array(array, name)
@@ -529,3 +631,64 @@ def as_weights(inst: NTPInstance, W: ArrayLike, name: str = "W") -> FloatArray:
         )
     _require_finite(array, name)
     return array
+
+
+def instance_from_sequences(
+    sequences: Sequence[Sequence[Hashable]],
+    embed: str | Embedder = "onehot",
+    context_length: int | None = None,
+    *,
+    vocabulary: Sequence[Hashable] | None = None,
+    dim: int | None = None,
+    seed: int | None = None,
+) -> NTPInstance:
+    """Build an NTP instance from raw token sequences (the reduction of App. C).
+
+    Parameters
+    ----------
+    sequences : sequence of sequences of hashable tokens
+        The corpus. Tokens are any hashable values (ints, strings, ...); without an explicit
+        ``vocabulary`` they must be mutually sortable.
+    embed : {"onehot", "position-onehot", "gaussian"} or callable, default "onehot"
+        How a context becomes ``h_j``: a built-in of :mod:`ntpprops.embeddings`, or a callable
+        mapping a context tuple to a 1-D vector (same length for every context, finite).
+    context_length : int >= 1, optional
+        ``None``: every prefix ``x_1..x_t`` (``t = 1..T-1``) predicts ``x_{t+1}``. ``k``: every
+        window of ``k`` consecutive tokens predicts the token after it.
+    vocabulary : sequence, optional
+        The ``V`` tokens in column order (may include unseen tokens). Default: the sorted
+        distinct tokens of the corpus.
+    dim : int, optional
+        Embedding dimension; only for ``embed="gaussian"`` (where it is required).
+    seed : int, optional
+        Seed of ``embed="gaussian"`` (default 0).
+
+    Returns
+    -------
+    NTPInstance
+        Built with :meth:`NTPInstance.from_counts`: row ``j`` is the ``j``-th context of
+        :func:`distinct_contexts` (ordered by length, then token indices), ``counts[j, z]`` how
+        often token ``z`` followed it, ``pi_j`` its share of all prediction events.
+        ``context_labels`` are the space-joined tokens, ``token_labels`` the tokens.
+        The embedding dimension is ``m`` (onehot), ``k V`` (position-onehot, ``k`` the context
+        length or the longest prefix; shorter prefixes are left-padded with zero blocks),
+        ``dim`` (gaussian), or the callable's output length.
+
+    Raises
+    ------
+    InvalidInstanceError
+        No sequences; an empty sequence; a sequence with no prediction event (shorter than
+        ``context_length + 1``, or than 2 tokens for prefixes); ``context_length < 1``;
+        tokens missing from ``vocabulary``; an unknown built-in or a callable that fails or
+        returns vectors of varying length or non-finite values; fewer than 2 tokens in the
+        vocabulary. Messages name the sequence index where relevant.
+    """
+    table = corpus_table(
+        sequences, embed, context_length, vocabulary=vocabulary, dim=dim, seed=seed
+    )
+    return NTPInstance.from_counts(
+        table.embeddings,
+        table.counts,
+        context_labels=table.context_labels,
+        token_labels=table.token_labels,
+    )

@@ -27,12 +27,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["HAVE_NUMBA", "FusedGD", "resolve_backend"]
+__all__ = ["HAVE_NUMBA", "Backend", "FusedGD", "resolve_backend"]
 
 FloatArray = NDArray[np.float64]
 Backend = Literal["auto", "numpy", "numba"]
 Mode = Literal["auto", "logit", "weight"]
 
+_numba: Any
 try:  # numba is optional: every compiled loop has a numpy twin
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is absent
@@ -115,10 +116,11 @@ def _scaled_residual_numpy(
 def _build_numba_kernels() -> None:
     """Compile the numba twins of the loops (once per process)."""
     assert _numba is not None
-    njit = _numba.njit
+    # numba's decorators are untyped; the compiled kernels are called as Callable[..., Any].
+    njit: Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]] = _numba.njit
 
     @njit(cache=False, nogil=True)
-    def scaled_residual(Z, P, scale, out):  # type: ignore[no-untyped-def]
+    def scaled_residual(Z: FloatArray, P: FloatArray, scale: FloatArray, out: FloatArray) -> None:
         m, V = Z.shape
         for j in range(m):
             top = Z[j, 0]
@@ -134,7 +136,9 @@ def _build_numba_kernels() -> None:
                 out[j, z] = out[j, z] * factor - P[j, z]
 
     @njit(cache=False, nogil=True)
-    def logit_steps(Z, C, K, P, scale, n):  # type: ignore[no-untyped-def]
+    def logit_steps(
+        Z: FloatArray, C: FloatArray, K: FloatArray, P: FloatArray, scale: FloatArray, n: int
+    ) -> None:
         D = np.empty_like(Z)
         KD = np.empty_like(Z)
         for _ in range(n):
@@ -146,7 +150,7 @@ def _build_numba_kernels() -> None:
     # Row sums may be reassociated (vectorised); NaN and inf keep their IEEE meaning, which
     # the range check relies on (full fastmath would assume them away).
     @njit(cache=False, nogil=True, fastmath={"reassoc"})
-    def normalise_rows(E, scale, row_sum):  # type: ignore[no-untyped-def]
+    def normalise_rows(E: FloatArray, scale: FloatArray, row_sum: FloatArray) -> bool:
         r, V = E.shape
         accepted = True
         for j in range(r):
@@ -165,7 +169,7 @@ def _build_numba_kernels() -> None:
         return True
 
     @njit(cache=False, nogil=True)
-    def descend(W, grad, grad_P):  # type: ignore[no-untyped-def]
+    def descend(W: FloatArray, grad: FloatArray, grad_P: FloatArray) -> None:
         V, d = W.shape
         for i in range(V):
             for k in range(d):

@@ -12,7 +12,8 @@ through one object, :class:`Limits`:
 - a missing limit is computed on first access and cached on the object, failures included;
 - a limit that does not exist (:class:`~ntpprops.NotCompatibleError`,
   :class:`~ntpprops.NotSeparableError`) or could not be computed
-  (:class:`~ntpprops.SolverError`) is ``None``, with a human-readable reason
+  (:class:`~ntpprops.SolverError`, :class:`~ntpprops.UndecidedInFloat64Error`) is ``None``,
+  with a human-readable reason
   (:attr:`Limits.w_star_reason`, :attr:`Limits.w_mm_reason`); :meth:`Limits.require_w_star`
   and :meth:`Limits.require_w_mm` re-raise the error for callers that cannot go on without.
 
@@ -41,9 +42,10 @@ from ntpprops._errors import (
     NotSeparableError,
     NTPError,
     SolverError,
+    UndecidedInFloat64Error,
 )
 from ntpprops._instance import NTPInstance, as_weights
-from ntpprops._separability import separation_atoms
+from ntpprops._separation import separation_atoms
 from ntpprops._subspace import f_generators, gram_factor
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "cosine",
     "dist_f_wstar",
     "limit_metrics",
+    "limits_for",
     "projection_cost",
 ]
 
@@ -198,9 +201,8 @@ class Limits:
         if svm_method not in _svm.METHODS:
             raise ValueError(f"svm_method must be one of {_svm.METHODS}, got {svm_method!r}")
         limits = cls(inst, svm_method)
-        unwanted: list[LimitName] = [
-            n for n, v in (("w_star", w_star), ("w_mm", w_mm)) if v is False
-        ]
+        given: tuple[tuple[LimitName, object], ...] = (("w_star", w_star), ("w_mm", w_mm))
+        unwanted = [n for n, v in given if v is False]
         for name in unwanted:
             reason = f"{_SYMBOLS[name]} not requested ({name}=False)"
             limits._resolved[name] = Limit(name, None, "skipped", reason)
@@ -273,6 +275,20 @@ class Limits:
         """Whether ``name`` was given or already solved (reading it then costs nothing)."""
         return name in self._resolved
 
+    def known(self, name: LimitName) -> Limit | None:
+        """The :class:`Limit` ``name`` if it costs no solve, else ``None`` (nothing is solved).
+
+        It costs nothing when it was given or already resolved here, or when an earlier solve
+        left it on the instance (a ``W^mm`` of :func:`ntpprops.ntp_svm_result` by any method,
+        a ``W*`` of :func:`ntpprops.is_compatible`); it is then resolved from there.
+        """
+        resolved = self._resolved.get(name)
+        if resolved is None:
+            value = _cached_solution(self.inst, name)
+            if value is not None:
+                resolved = self._resolved[name] = Limit(name, value, "computed")
+        return resolved
+
     def notes(self) -> dict[str, str]:
         """``{"w_star": reason, "w_mm": reason}`` for the limits that are ``None`` (solves)."""
         names: tuple[LimitName, ...] = ("w_star", "w_mm")
@@ -291,6 +307,9 @@ class Limits:
             value = _compat.w_star(self.inst)
         except NotCompatibleError as exc:
             return Limit("w_star", None, "unavailable", f"W* does not exist: {exc}", exc)
+        except UndecidedInFloat64Error as exc:
+            reason = f"W* could not be computed (out of float64's range): {exc}"
+            return Limit("w_star", None, "unavailable", reason, exc)
         return Limit("w_star", _read_only(value), "computed")
 
     def _solve_w_mm(self) -> Limit:
@@ -302,6 +321,45 @@ class Limits:
             reason = f"W^mm could not be computed (solver failed): {exc}"
             return Limit("w_mm", None, "unavailable", reason, exc)
         return Limit("w_mm", _read_only(np.array(value, dtype=np.float64)), "computed")
+
+
+def _cached_solution(inst: NTPInstance, name: LimitName) -> FloatArray | None:
+    """A limit an earlier solve left in the instance's cache (``None`` if there is none).
+
+    The cache keys are those of :func:`ntpprops._compat.is_compatible` (``"compatibility"``)
+    and :func:`ntpprops._svm.ntp_svm_result` (``"svm:<method>"``).
+    """
+    if name == "w_star":
+        compat = inst._cache.get("compatibility")
+        star = getattr(compat, "w_star", None)
+        return None if star is None else _read_only(np.array(star, dtype=np.float64))
+    for key, value in inst._cache.items():
+        if isinstance(key, str) and key.startswith("svm:") and isinstance(value, _svm.SVMResult):
+            return _read_only(np.array(value.W, dtype=np.float64))
+    return None
+
+
+def limits_for(inst: NTPInstance, limits: Limits | None) -> Limits:
+    """``limits`` checked to be those of ``inst``, or a fresh ``Limits.of(inst)`` for ``None``.
+
+    Every function that accepts ``limits=`` goes through this one check.
+
+    Raises
+    ------
+    TypeError
+        If ``limits`` is not a :class:`Limits` (or ``None``).
+    ValueError
+        If ``limits`` belong to another instance.
+    """
+    if limits is None:
+        return Limits.of(inst)
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits or None, got {type(limits).__name__}")
+    if limits.inst is not inst and limits.inst != inst:
+        raise ValueError(
+            "limits belong to another instance: build them with Limits.of(inst) for this one"
+        )
+    return limits
 
 
 def _required(limit: Limit) -> FloatArray:
@@ -324,7 +382,8 @@ def _given_array(inst: NTPInstance, value: ArrayLike, name: str) -> FloatArray:
 
 def _atom_norms(inst: NTPInstance, atoms: Atoms) -> FloatArray:
     """``||(e_p - e_n) h_j^T||_F = sqrt(2) ||h_j||`` for every atom, shape (n,)."""
-    return np.sqrt(2.0 * np.einsum("ij,ij->i", inst.embeddings, inst.embeddings))[atoms.ctx]
+    norms: FloatArray = np.sqrt(2.0 * np.einsum("ij,ij->i", inst.embeddings, inst.embeddings))
+    return norms[atoms.ctx]
 
 
 def _verify_w_star(inst: NTPInstance, W: FloatArray) -> None:

@@ -53,7 +53,8 @@ def softmax(scores: FloatArray) -> FloatArray:
     shifted = scores - scores.max(axis=1, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
+    probs: FloatArray = shifted
+    return probs
 
 
 def ce_loss(inst: NTPInstance, W: ArrayLike) -> float:
@@ -85,11 +86,13 @@ def _log_softmax(L: FloatArray, mask: NDArray[np.bool_] | None) -> FloatArray:
     if mask is None:
         top = L.max(axis=1, keepdims=True)
         shifted = L - top
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        full: FloatArray = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return full
     top = np.where(mask, L, -np.inf).max(axis=1, keepdims=True)
     shifted = L - top
     in_mass = np.where(mask, np.exp(np.where(mask, shifted, 0.0)), 0.0).sum(axis=1, keepdims=True)
-    return shifted - np.log(in_mass)
+    masked: FloatArray = shifted - np.log(in_mass)
+    return masked
 
 
 def ce_grad(inst: NTPInstance, W: ArrayLike) -> FloatArray:
@@ -128,7 +131,8 @@ def _out_of_support_log_ratio(inst: NTPInstance, log_q_support: FloatArray) -> F
     masked_out = np.where(inst.supports, -np.inf, log_q_support)
     with np.errstate(divide="ignore"):
         log_ratio = logsumexp(masked_out, axis=1)  # -inf for a full support
-    return np.logaddexp(0.0, log_ratio)
+    out: FloatArray = np.logaddexp(0.0, log_ratio)
+    return out
 
 
 def excess_loss(inst: NTPInstance, W: ArrayLike) -> float:
@@ -193,7 +197,7 @@ def ce_f_loss(inst: NTPInstance, W: ArrayLike) -> float:
 
 
 def smoothness_bound(inst: NTPInstance) -> float:
-    """The smoothness constant ``L = lambda_max(H^T diag(pi) H) / 2`` of THEORY.md.
+    """The smoothness constant ``L = lambda_max(H^T diag(pi) H) / 2`` of docs/theory.md.
 
     The softmax Jacobian is bounded by 1/2 in spectral norm, so ``CE`` is ``L``-smooth.
     """

@@ -17,15 +17,15 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
-from ntpprops._kernels import FusedGD, resolve_backend
-from ntpprops._limits import LimitMetrics, Limits, limit_metrics, projection_cost
+from ntpprops._kernels import Backend, FusedGD, resolve_backend
+from ntpprops._limits import LimitMetrics, Limits, limit_metrics, limits_for, projection_cost
 from ntpprops._loss import excess_terms, safe_step_size, softmax
 from ntpprops._optimizer import (
     EmptyState,
@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 
 #: Step size the paper (App. A) uses for normalised GD and Adam; ``train``'s default for them.
 PAPER_ADAPTIVE_LR = 0.01
@@ -76,7 +77,7 @@ class MomentumState(NamedTuple):
 class AdamState(NamedTuple):
     """Adam state: step count ``t`` and the first/second moment estimates, shape (V, d)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count (public name)
     mu: FloatArray
     nu: FloatArray
 
@@ -84,11 +85,13 @@ class AdamState(NamedTuple):
 def gd(lr: float) -> Optimizer:
     """Gradient descent: ``W_{k+1} = W_k - eta grad CE(W_k)``.
 
-    The method of Lemma 2 and Theorem 2 (THEORY.md), analysed for ``eta <= 1/(2L)``.
+    The method of Lemma 2 and Theorem 2 (docs/theory.md), analysed for ``eta <= 1/(2L)``.
     """
     lr = check_positive("lr", lr)
 
-    def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: EmptyState, params: FloatArray
+    ) -> tuple[FloatArray, EmptyState]:
         return -lr * grads, state
 
     return Optimizer("gd", stateless_init, update, MappingProxyType({"lr": lr}))
@@ -101,7 +104,9 @@ def ngd(lr: float) -> Optimizer:
     """
     lr = check_positive("lr", lr)
 
-    def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: EmptyState, params: FloatArray
+    ) -> tuple[FloatArray, EmptyState]:
         norm = float(np.linalg.norm(grads))
         if norm == 0.0:
             return np.zeros_like(grads), state
@@ -117,7 +122,9 @@ def sign_descent(lr: float) -> Optimizer:
     """
     lr = check_positive("lr", lr)
 
-    def update(grads: FloatArray, state: EmptyState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: EmptyState, params: FloatArray
+    ) -> tuple[FloatArray, EmptyState]:
         return -lr * np.sign(grads), state
 
     return Optimizer("sign", stateless_init, update, MappingProxyType({"lr": lr}))
@@ -134,7 +141,9 @@ def momentum(lr: float, beta: float = 0.9) -> Optimizer:
     def init(params: FloatArray) -> MomentumState:
         return MomentumState(np.zeros_like(params))
 
-    def update(grads: FloatArray, state: MomentumState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: MomentumState, params: FloatArray
+    ) -> tuple[FloatArray, MomentumState]:
         velocity = beta * state.velocity + grads
         return -lr * velocity, MomentumState(velocity)
 
@@ -156,7 +165,9 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.99, eps: float = 1e-8) -> Opt
     def init(params: FloatArray) -> AdamState:
         return AdamState(0, np.zeros_like(params), np.zeros_like(params))
 
-    def update(grads: FloatArray, state: AdamState, params: FloatArray):  # type: ignore[no-untyped-def]
+    def update(
+        grads: FloatArray, state: AdamState, params: FloatArray
+    ) -> tuple[FloatArray, AdamState]:
         count = state.count + 1
         mu = b1 * state.mu + (1.0 - b1) * grads
         nu = b2 * state.nu + (1.0 - b2) * (grads * grads)
@@ -457,8 +468,15 @@ class _Recorder:
         else:
             with_dist = bool(self.dist_at[len(self.rows)])
             against = limit_metrics(self.limits, W, scores=scores, with_dist=with_dist)
-        norms = (float(np.linalg.norm(W)), float(np.linalg.norm(grad)))
-        self.rows.append(_Row(loss, excess, *norms, *against))
+        self.rows.append(
+            _Row(
+                loss=loss,
+                excess_loss=excess,
+                norm=float(np.linalg.norm(W)),
+                grad_norm=float(np.linalg.norm(grad)),
+                **against._asdict(),
+            )
+        )
 
     def columns(self) -> dict[str, FloatArray]:
         """``{field of _Row: read-only array over the recorded steps}``."""
@@ -468,7 +486,7 @@ class _Recorder:
         }
 
 
-def _frozen(array: FloatArray) -> FloatArray:
+def _frozen(array: NDArray[_Scalar]) -> NDArray[_Scalar]:
     array.setflags(write=False)
     return array
 
@@ -481,11 +499,7 @@ def _resolve_limits(inst: NTPInstance, limits: Limits | Literal[False] | None) -
         return None
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be None, False or a Limits, got {limits!r}")
-    if limits.inst is not inst and limits.inst != inst:
-        raise ValueError(
-            "limits belong to another instance: build them with Limits.of(inst) for this one"
-        )
-    return limits
+    return limits_for(inst, limits)
 
 
 def _limit_notes(limits: Limits | None, dist_note: str | None) -> Mapping[str, str]:
@@ -517,7 +531,7 @@ def train(
     seed: int | np.random.Generator | None = None,
     record: int | str | Sequence[int] = "log",
     *,
-    backend: str = "auto",
+    backend: Backend = "auto",
     limits: Limits | Literal[False] | None = None,
 ) -> TrainResult:
     """Train the linear decoder ``W`` on ``CE`` and record the implicit-bias metrics.
@@ -631,7 +645,7 @@ def run_fused_gd(
     steps: int,
     checkpoints: NDArray[np.int64],
     on_checkpoint: CheckpointCallback,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> FloatArray:
     """Run ``steps`` GD steps in the fused loop, calling ``on_checkpoint`` at ``checkpoints``.
 
@@ -643,7 +657,7 @@ def run_fused_gd(
         inst.context_weights,
         lr,
         W0,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         expected_steps=steps,
     )
     for k in checkpoints:

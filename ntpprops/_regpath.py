@@ -72,8 +72,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -81,9 +82,9 @@ import scipy.linalg
 import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 
-from ntpprops._compat import is_compatible
-from ntpprops._errors import InvalidInstanceError, NotSeparableError, SolverError
+from ntpprops._errors import InvalidInstanceError, SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._limits import Limits, limits_for
 from ntpprops._linalg import symmetric_eigh
 from ntpprops._loss import excess_terms
 from ntpprops._subspace import RANK_RTOL, f_generators, gram_factor
@@ -126,9 +127,10 @@ class RegularizationPath:
         about ``1e-30`` (the in-support KL is quadratic in the ``~1e-15`` rounding of the
         ``F`` coordinates).
     cos_mm : ndarray, shape (k,), or None
-        ``cos(W_B, W^mm)``; None when ``W^mm`` does not exist (not separable). The
-        matrix-free method does not solve the SVM (minutes on its sizes): it uses a ``W^mm``
-        already computed on the instance (:func:`ntpprops.ntp_svm_result`), else None.
+        ``cos(W_B, W^mm)``; None when ``W^mm`` does not exist (not separable) or could not be
+        had (see ``metric_notes``). The matrix-free method does not solve the SVM (minutes on
+        its sizes): it uses a ``W^mm`` given in ``limits=`` or already computed on the
+        instance (:func:`ntpprops.ntp_svm_result`), else None.
     dist_f_wstar : ndarray, shape (k,), or None
         ``||P_F W_B - W*||_F``; None when ``W*`` does not exist (not compatible).
     converged : ndarray of bool, shape (k,)
@@ -153,6 +155,9 @@ class RegularizationPath:
     requested : int
         How many norms were asked for. Fewer were solved (``len(norms) < requested``) when
         ``max_seconds`` ran out: the path then holds the smallest ``len(norms)`` of them.
+    metric_notes : mapping of str to str
+        Why ``cos_mm`` or ``dist_f_wstar`` is None, by field name (as
+        :attr:`ntpprops.TrainResult.metric_notes`); empty when both are there.
     """
 
     norms: FloatArray
@@ -168,6 +173,7 @@ class RegularizationPath:
     norm_error: FloatArray = field(repr=False)
     method: str = "dense"
     requested: int = 0
+    metric_notes: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- the reduced problem -------------------------------------------------------------------
@@ -196,7 +202,7 @@ class _Reduced:
 
 
 def _reduce(inst: NTPInstance) -> _Reduced:
-    cached = inst._cache.get("regpath_reduced")
+    cached: _Reduced | None = inst._cache.get("regpath_reduced")
     if cached is not None:
         return cached
     H, S = inst.embeddings, inst.supports
@@ -205,11 +211,11 @@ def _reduce(inst: NTPInstance) -> _Reduced:
     r = int(np.sum(sing > max(H.shape) * np.finfo(float).eps * sing[0])) if sing.size else 0
     G, row_basis = U[:, :r] * sing[:r], Vt[:r]
     gens = f_generators(inst)
-    phi = np.zeros((len(gens), V, r))
+    per_token = np.zeros((len(gens), V, r))
     rows = np.arange(len(gens))
-    phi[rows, gens.pos] += G[gens.ctx]
-    phi[rows, gens.neg] -= G[gens.ctx]
-    phi = phi.reshape(len(gens), V * r)
+    per_token[rows, gens.pos] += G[gens.ctx]
+    per_token[rows, gens.neg] -= G[gens.ctx]
+    phi = per_token.reshape(len(gens), V * r)
     if len(gens) and r:
         _, s_phi, vt_phi = np.linalg.svd(phi, full_matrices=False)
         # Same cut-off as dim F of ntpprops._subspace (eigenvalues of the Gram = s^2).
@@ -269,7 +275,8 @@ class _Problem:
         means = np.einsum("njz,jz->nj", T, pt.q) * np.sqrt(self.pi)
         M = A @ A.T - means @ means.T
         M[np.diag_indices(n)] += lam
-        return M
+        hessian: FloatArray = M
+        return hessian
 
     def blocks(self) -> tuple[slice, slice]:
         return slice(None, self.red.n_f), slice(self.red.n_f, None)
@@ -302,7 +309,8 @@ def _scaled_solve(M: FloatArray, rhs: FloatArray) -> FloatArray:
         vals, vecs = symmetric_eigh(Ms)
         vals = np.maximum(vals, Ms.shape[0] * np.finfo(float).eps * vals[-1])
         sol = vecs @ ((vecs.T @ (scale[:, None] * rhs)) / vals[:, None])
-    return scale[:, None] * sol
+    step: FloatArray = scale[:, None] * sol
+    return step
 
 
 @dataclass(frozen=True)
@@ -409,7 +417,7 @@ class _Unconstrained:
 
 def _log_norm_gap(c: FloatArray, B: float) -> float:
     norm = float(np.linalg.norm(c))
-    return (np.log(norm) if norm > 0 else -np.inf) - np.log(B)
+    return float((np.log(norm) if norm > 0 else -np.inf) - np.log(B))
 
 
 def _find_multiplier(
@@ -650,7 +658,8 @@ class _Factored:
             return np.zeros(0)
         diff = np.asarray(self.incidence @ R.T)  # (n_f, m): R[:, pos] - R[:, neg]
         vals = np.einsum("ik,ki->i", diff, self.k_ctx)
-        return self.chol_inv @ (vals / self.scale)
+        adjoint: FloatArray = self.chol_inv @ (vals / self.scale)
+        return adjoint
 
     def f_precond(self, a: FloatArray, diag_beta: FloatArray) -> FloatArray:
         """``L^T D^{-1} L a``: Jacobi in the unit-atom coordinates, carried to ``a``."""
@@ -691,7 +700,8 @@ class _Factored:
         if self.n_f == 0:
             return np.zeros(0)
         vals = np.einsum("ir,ir->i", Y[self.pos] - Y[self.neg], self.g_ctx)
-        return self.chol_inv @ (vals / self.scale)
+        adjoint: FloatArray = self.chol_inv @ (vals / self.scale)
+        return adjoint
 
     def adjoints(self, R: FloatArray, want_f: bool = True) -> tuple[FloatArray, FloatArray]:
         """:meth:`f_adjoint` (zeros unless ``want_f``) and :meth:`p_adjoint` with one GEMM.
@@ -720,7 +730,7 @@ class _Factored:
 
 
 def _factor(inst: NTPInstance) -> _Factored:
-    cached = inst._cache.get("regpath_factored")
+    cached: _Factored | None = inst._cache.get("regpath_factored")
     if cached is not None:
         return cached
     H, S = inst.embeddings, inst.supports
@@ -730,6 +740,7 @@ def _factor(inst: NTPInstance) -> _Factored:
     G, row_basis = U[:, :r] * sing[:r], Vt[:r]
     gens, factor = gram_factor(inst)
     basis = factor.basis
+    rows_s, tokens_s = np.nonzero(S)
     ctx, pos, neg = gens.ctx[basis], gens.pos[basis], gens.neg[basis]
     n_f = int(basis.size)
     incidence = scipy.sparse.csr_matrix(
@@ -758,7 +769,7 @@ def _factor(inst: NTPInstance) -> _Factored:
         g_ctx=G[ctx],
         supports=S,
         anchor=np.argmax(S, axis=1),
-        support_at=np.nonzero(S),
+        support_at=(rows_s, tokens_s),
     )
     inst._cache["regpath_factored"] = fac
     return fac
@@ -1060,7 +1071,7 @@ def _mf_newton(
         d_f, d_p = prob.preconditioner(pt, max(lam, 0.0))
         system = _NewtonSystem(prob, pt, lam, (not f_frozen, True), d_f, d_p, B)
         rhs = system.rhs()
-        res = float(np.sqrt(max(rhs @ system.precond(rhs), 0.0)))
+        res = float(np.sqrt(max(float(rhs @ system.precond(rhs)), 0.0)))
         first_norm = res if first_norm is None else first_norm
         # Forcing: superlinear (sqrt) without a target; with one, eta ~ the residual's
         # reduction so far (quadratic: each Newton step costs a point, its logits, the KKT
@@ -1270,7 +1281,11 @@ def _check_norms(norms: ArrayLike) -> FloatArray:
 
 @single_blas_thread
 def regularization_path(
-    inst: NTPInstance, norms: ArrayLike, *, max_seconds: float | None = None
+    inst: NTPInstance,
+    norms: ArrayLike,
+    *,
+    max_seconds: float | None = None,
+    limits: Limits | None = None,
 ) -> RegularizationPath:
     """The regularisation path ``W_B = argmin_{||W||_F <= B} CE(W)`` of Theorem 1.
 
@@ -1284,6 +1299,11 @@ def regularization_path(
         Newton stops at its next step: the path returns the norms solved so far
         (``result.requested`` says how many were asked for). The dense method (small
         instances) always finishes the norm it is in, so it solves at least the first.
+    limits : Limits, optional
+        ``W*`` and ``W^mm`` of ``inst`` for ``dist_f_wstar`` and ``cos_mm`` (default
+        ``Limits.of(inst)``): pass the object the other analyses use, so that each limit is
+        solved once. The matrix-free method reads only a ``W^mm`` it can have without a
+        solve (:meth:`Limits.known`).
 
     Returns
     -------
@@ -1297,6 +1317,8 @@ def regularization_path(
     ------
     InvalidInstanceError
         If ``norms`` is empty, not 1-D, or holds a non-positive or non-finite value.
+    TypeError, ValueError
+        If ``limits`` is not a :class:`Limits` of ``inst``.
     SolverError
         If ``max_seconds`` ran out before the first norm was reached (matrix-free), or
         if some ``B`` is so large that the multiplier ``lam_B`` (of order ``e^{-gamma B}``,
@@ -1315,9 +1337,10 @@ def regularization_path(
     B = _check_norms(norms)
     if max_seconds is not None and not max_seconds > 0:  # also rejects nan
         raise InvalidInstanceError(f"max_seconds must be > 0, got {max_seconds!r}")
+    chosen = limits_for(inst, limits)
     deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
     method = _choose_method(inst)
-    return _solve_path(inst, B, method, deadline)
+    return _solve_path(inst, B, method, deadline, chosen)
 
 
 Method = Literal["dense", "matrix-free"]
@@ -1330,9 +1353,14 @@ def _choose_method(inst: NTPInstance) -> Method:
 
 
 def _solve_path(
-    inst: NTPInstance, B: FloatArray, method: Method, deadline: float | None = None
+    inst: NTPInstance,
+    B: FloatArray,
+    method: Method,
+    deadline: float | None = None,
+    limits: Limits | None = None,
 ) -> RegularizationPath:
     """:func:`regularization_path` by the given method (sorted, checked norms ``B``)."""
+    limits = limits_for(inst, limits)
     V = inst.vocab_size
     path = _dense_path if method == "dense" else _mf_path
     arrays = path(inst, B, deadline)
@@ -1342,18 +1370,24 @@ def _solve_path(
         B = B[:k]
         for name in ("coords", "excess", "lams", "kkt", "converged", "active"):
             setattr(arrays, name, getattr(arrays, name)[:k])
-    coords = arrays.coords
-    weights = np.stack([arrays.reduced.weights(ci, V) for ci in coords])
+    coords, reduced = arrays.coords, arrays.reduced
+    assert reduced is not None  # both path methods set it
+    weights = np.stack([reduced.weights(ci, V) for ci in coords])
     sizes = np.linalg.norm(weights.reshape(len(B), -1), axis=1)
     # On the sphere where active; inside the ball (no error) where not.
     norm_error = np.where(arrays.active, np.abs(sizes - B), np.maximum(sizes - B, 0.0)) / B
+    w_mm, mm_note = _w_mm(limits, solve=method == "dense")
+    w_star = limits.w_star
+    notes = {} if mm_note is None else {"cos_mm": mm_note}
+    if w_star is None:
+        notes["dist_f_wstar"] = str(limits.w_star_reason)
     return RegularizationPath(
         norms=B,
         weights=weights,
         loss=inst.entropy + arrays.excess,
         excess_loss=arrays.excess,
-        cos_mm=_cosines(weights, _w_mm(inst, solve=method == "dense")),
-        dist_f_wstar=_dist_f_wstar(inst, arrays.reduced, coords),
+        cos_mm=_cosines(weights, w_mm),
+        dist_f_wstar=None if w_star is None else _dist_f_wstar(reduced, coords, w_star),
         converged=arrays.converged,
         multipliers=arrays.lams,
         active=arrays.active,
@@ -1361,28 +1395,28 @@ def _solve_path(
         norm_error=norm_error,
         method=method,
         requested=requested,
+        metric_notes=MappingProxyType(notes),
     )
 
 
-def _w_mm(inst: NTPInstance, *, solve: bool) -> FloatArray | None:
-    """``W^mm`` for ``cos_mm``: solved when ``solve`` (small instances), else only if an SVM
-    solve already left it on the instance; None when it does not exist or cannot be had.
+def _w_mm(limits: Limits, *, solve: bool) -> tuple[FloatArray | None, str | None]:
+    """``W^mm`` for ``cos_mm`` and, when it is None, why: solved when ``solve`` (small
+    instances), else only if it costs no solve (:meth:`Limits.known`).
 
     On instances large enough for the matrix-free method, deciding separability can take
     minutes (GPL-3 with d = 384: the dual-cd budget runs out undecided), longer than the path
-    itself; call :func:`ntpprops.ntp_svm_result` first to get ``cos_mm`` there.
+    itself; call :func:`ntpprops.ntp_svm_result` first (or pass ``limits``) to get ``cos_mm``
+    there.
     """
-    if not solve:
-        for key, value in inst._cache.items():
-            if isinstance(key, str) and key.startswith("svm:") and hasattr(value, "W"):
-                return np.asarray(value.W, dtype=np.float64)
-        return None
-    from ntpprops._svm import ntp_svm  # lazily: a sibling module
-
-    try:
-        return np.asarray(ntp_svm(inst), dtype=np.float64)
-    except (NotSeparableError, SolverError):  # no W^mm, or undecided at this size
-        return None
+    if solve:
+        return limits.w_mm, limits.w_mm_reason
+    known = limits.known("w_mm")
+    if known is None:
+        return None, (
+            "W^mm not solved at the matrix-free size (the path would wait for the SVM); "
+            "call ntpprops.ntp_svm_result(inst) first or pass limits with W^mm"
+        )
+    return known.value, known.reason
 
 
 @dataclass
@@ -1458,11 +1492,9 @@ def _cosines(weights: FloatArray, w_mm: FloatArray | None) -> FloatArray | None:
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
 
 
-def _dist_f_wstar(inst: NTPInstance, red: _Reduced, coords: FloatArray) -> FloatArray | None:
-    compat = is_compatible(inst)
-    if not compat.compatible or compat.w_star is None:
-        return None
+def _dist_f_wstar(red: _Reduced | _Factored, coords: FloatArray, w_star: FloatArray) -> FloatArray:
+    """``||P_F W_B - W*||_F`` per point: the ``F`` coordinates of ``W_B`` are its projection."""
     f_part = coords.copy()
     f_part[:, red.n_f :] = 0.0  # P_F W_B: the F coordinates only
-    V = inst.vocab_size
-    return np.array([np.linalg.norm(red.weights(c, V) - compat.w_star) for c in f_part])
+    V = w_star.shape[0]
+    return np.array([np.linalg.norm(red.weights(c, V) - w_star) for c in f_part])

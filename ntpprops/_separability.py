@@ -17,15 +17,30 @@ margin of ``W^mm / ||W^mm||`` is ``gamma* = 1 / ||W^mm||``. If ``gamma* = 0`` th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
-from ntpprops._atoms import Atoms, atom_coefficients
-from ntpprops._errors import InvalidInstanceError, SeparabilityUndecidedError
-from ntpprops._instance import NTPInstance, as_weights
-from ntpprops._subspace import project_f_coefficients
+from ntpprops import _svm_active
+from ntpprops._errors import SeparabilityUndecidedError, SolverError, UndecidedInFloat64Error
+from ntpprops._instance import NTPInstance, require_instance
+from ntpprops._scale import (
+    NATIVE_ROW_SPREAD,
+    float64_scaled,
+    ldexp_exact,
+    row_normalised,
+    row_norms,
+    row_spread,
+)
+from ntpprops._separation import (
+    SeparabilityResult,
+    ntp_margin,
+    perp_combination_norm,
+    raw_margin,
+    separability_certificate_bound,
+    separation_atoms,
+)
+from ntpprops._svm_dual import DUAL_MAX_SECONDS
 from ntpprops._threads import single_blas_thread
 
 __all__ = [
@@ -37,140 +52,6 @@ __all__ = [
     "separability_certificate_bound",
     "separation_atoms",
 ]
-
-FloatArray = NDArray[np.float64]
-
-
-def separation_atoms(inst: NTPInstance) -> Atoms:
-    """The out-of-support constraint atoms ``(e_{a_j} - e_v) h_j^T``, ``v not in S_j``.
-
-    Parameters
-    ----------
-    inst : NTPInstance
-
-    Returns
-    -------
-    Atoms
-        ``n_out = m V - sum_j S_j`` atoms ordered by context then token; the anchor ``a_j`` is
-        the smallest token of ``S_j`` (the default of :func:`ntpprops._subspace.f_generators`).
-        Cached on the instance.
-    """
-    atoms = inst._cache.get("separation_atoms")
-    if atoms is None:
-        anchor = np.argmax(inst.supports, axis=1)
-        ctx, neg = np.nonzero(~inst.supports)
-        atoms = Atoms(ctx.astype(np.intp), anchor[ctx].astype(np.intp), neg.astype(np.intp))
-        inst._cache["separation_atoms"] = atoms
-    return atoms
-
-
-@dataclass(frozen=True, eq=False)
-class SeparabilityResult:
-    """The answer to "is this instance NTP-separable?" (Definition 2), with its evidence.
-
-    Truthy exactly when separable.
-
-    Attributes
-    ----------
-    separable : bool
-    witness : ndarray, shape (V, d), or None
-        When separable: ``W^d`` in ``F^perp`` with every NTP margin ``>= 1`` in floating point
-        (``W^mm``, scaled up by at most ``1e-9`` relative to absorb rounding). When every
-        support is full, Definition 2 holds vacuously and the witness is ``0``.
-    margin : float
-        The largest NTP margin of a unit-norm direction in ``F^perp``: ``1 / ||W^mm||`` when
-        separable (``inf`` when every support is full), ``0.0`` otherwise.
-    certificate : ndarray, shape (n_out,), or None
-        When not separable: ``y >= 0`` with ``sum y = 1`` over :func:`separation_atoms`, with
-        ``P_perp(sum_i y_i A_i)`` (numerically) zero.
-    certificate_norm : float
-        ``||P_perp(sum_i y_i A_i)||_F``: no separator has ``||W|| < 1 / certificate_norm``.
-    """
-
-    separable: bool
-    witness: FloatArray | None = field(default=None, repr=False)
-    margin: float = 0.0
-    certificate: FloatArray | None = field(default=None, repr=False)
-    certificate_norm: float = 0.0
-
-    def __bool__(self) -> bool:
-        return self.separable
-
-
-def ntp_margin(inst: NTPInstance, W: ArrayLike) -> float:
-    """The NTP margin ``min_{j, z in S_j, v not in S_j} (e_z - e_v)^T W h_j / ||W||_F``.
-
-    Parameters
-    ----------
-    inst : NTPInstance
-    W : array_like, shape (V, d)
-
-    Returns
-    -------
-    float
-        ``+inf`` when every support is full (no constraint). Negative when some
-        out-of-support token beats an in-support one.
-
-    Raises
-    ------
-    InvalidInstanceError
-        If ``W`` has the wrong shape, non-finite entries or is zero (no direction).
-    """
-    W = as_weights(inst, W)
-    norm = float(np.linalg.norm(W))
-    if norm == 0.0:
-        raise InvalidInstanceError("W = 0 has no direction; the NTP margin is undefined")
-    return raw_margin(inst, W) / norm
-
-
-def raw_margin(inst: NTPInstance, W: FloatArray) -> float:
-    """``min_{j, z in S_j, v not in S_j} (e_z - e_v)^T W h_j`` (unnormalised; ``inf`` if none)."""
-    supports = inst.supports
-    has_out = ~np.all(supports, axis=1)
-    if not np.any(has_out):
-        return float(np.inf)
-    scores = inst.embeddings[has_out] @ W.T
-    sup = supports[has_out]
-    worst_in = np.min(np.where(sup, scores, np.inf), axis=1)
-    best_out = np.max(np.where(sup, -np.inf, scores), axis=1)
-    return float(np.min(worst_in - best_out))
-
-
-def perp_combination_norm(inst: NTPInstance, weights: FloatArray) -> float:
-    """``||P_perp(sum_i weights_i A_i)||_F`` over :func:`separation_atoms`, in kernel form."""
-    C = atom_coefficients(separation_atoms(inst), weights, inst.m, inst.vocab_size)
-    H = inst.embeddings
-    # P_F acts on the logits H Z^T = K C; the projected matrix is (C - C_F)^T H.
-    C_perp = C - project_f_coefficients(inst, H @ (C.T @ H).T)
-    return float(np.linalg.norm(C_perp.T @ H))
-
-
-def separability_certificate_bound(inst: NTPInstance, certificate: ArrayLike) -> float:
-    """Check a Farkas certificate of non-separability without any solver.
-
-    Parameters
-    ----------
-    inst : NTPInstance
-    certificate : array_like, shape (n_out,)
-        Weights ``y`` over :func:`separation_atoms`.
-
-    Returns
-    -------
-    float
-        ``1 / ||P_perp(sum_i y_i A_i)||_F`` for ``y`` rescaled to ``sum y = 1``: a lower bound
-        on ``||W||_F`` for every ``W`` satisfying (6a) and (6b). ``inf`` when the projected
-        combination is exactly zero (the instance is certainly not separable); ``0.0`` when
-        ``y`` proves nothing (a negative entry, zero sum, wrong shape or non-finite values).
-    """
-    y = np.asarray(certificate, dtype=np.float64)
-    n_out = len(separation_atoms(inst))
-    if y.shape != (n_out,) or not np.all(np.isfinite(y)) or np.any(y < 0):
-        return 0.0
-    total = float(y.sum())
-    if total <= 0.0:
-        return 0.0
-    norm = perp_combination_norm(inst, y / total)
-    return float(np.inf) if norm == 0.0 else 1.0 / norm
 
 
 @single_blas_thread
@@ -196,6 +77,13 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
     SolverError
         If the min-norm-point solve or the NTP-SVM fails verification, or (the subclass
         ``SeparabilityUndecidedError``) the dual ascent runs out of time undecided.
+    UndecidedInFloat64Error
+        If the rows of ``H`` differ in norm by more than
+        :data:`ntpprops._scale.NATIVE_ROW_SPREAD`, the row-normalised instance is separable
+        but the solve on ``H`` itself does not reproduce it (``W^mm`` of these rows is out of
+        float64's reach). Also an :class:`~ntpprops.InvalidInstanceError`.
+    NotAnInstanceError
+        If ``inst`` is not an :class:`~ntpprops.NTPInstance`.
 
     Notes
     -----
@@ -207,12 +95,20 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
     :mod:`ntpprops._svm_dual` decides within a time budget, or raises
     :class:`~ntpprops._errors.SeparabilityUndecidedError` (a :class:`SolverError`) with the
     proven bound on ``gamma*``.
+
+    Scale (:mod:`ntpprops._scale`): the answer for ``c H`` is that for ``H`` mapped back
+    exactly, for any ``c > 0`` that keeps ``c H`` finite; rows whose norms differ by more than
+    ``NATIVE_ROW_SPREAD`` are decided on the row-normalised instance and cross-checked.
     """
-    cached = inst._cache.get("separability")
+    require_instance(inst)
+    cached: SeparabilityResult | None = inst._cache.get("separability")
     if cached is not None:
         return cached
-    from ntpprops._svm_active import DUAL_MAX_SECONDS, decide_separability
-
+    work, exponent = float64_scaled(inst)
+    if exponent != 0:
+        cached = _rescaled(is_separable(work, max_seconds=max_seconds), exponent)
+        inst._cache["separability"] = cached
+        return cached
     budget = DUAL_MAX_SECONDS if max_seconds is None else float(max_seconds)
     if not budget > 0:  # also rejects nan
         raise ValueError(f"max_seconds must be > 0, got {max_seconds!r}")
@@ -220,9 +116,72 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
     if undecided is not None and undecided[0] >= budget:
         raise undecided[1]
     try:
-        cached = decide_separability(inst, max_seconds=budget)
+        if row_spread(inst) > NATIVE_ROW_SPREAD:
+            cached = _decide_spread_rows(inst, budget)
+        else:
+            cached = _svm_active.decide_separability(inst, max_seconds=budget)
     except SeparabilityUndecidedError as exc:
         inst._cache["separability_undecided"] = (budget, exc)
         raise
     inst._cache["separability"] = cached
     return cached
+
+
+def _rescaled(result: SeparabilityResult, exponent: int) -> SeparabilityResult:
+    """The answer for ``2^exponent H`` from the answer for ``H`` (exact: powers of two).
+
+    ``W -> 2^-e W`` keeps every logit, so the witness keeps its margins; a unit direction's
+    margin and ``||P_perp(sum y A)||`` scale by ``2^e``; the certificate ``y`` is unchanged.
+    """
+    witness = None
+    if result.witness is not None:
+        witness = ldexp_exact(result.witness, -exponent, "the separability witness")
+    return dataclasses.replace(
+        result,
+        witness=witness,
+        margin=float(ldexp_exact(np.array(result.margin), exponent, "the NTP margin")),
+        certificate_norm=float(
+            ldexp_exact(np.array(result.certificate_norm), exponent, "the certificate norm")
+        ),
+    )
+
+
+def _decide_spread_rows(inst: NTPInstance, budget: float) -> SeparabilityResult:
+    """Separability of rows of very different norms: decided on the row-normalised instance
+    (the same answer, Definition 2 being invariant under positive row scaling), then the
+    witness or certificate of ``H`` itself, which must agree.
+
+    Not separable: the normalised instance's Farkas certificate ``y`` becomes
+    ``y_i / ||h_{j(i)}||`` (normalised to sum 1), which combines the same projected matrix;
+    the solve on ``H`` replaces it when it agrees with a stronger certificate. Separable:
+    ``W^mm`` of ``H`` must come from the solve on ``H``; when that solve fails or
+    disagrees, :class:`UndecidedInFloat64Error`.
+    """
+    unit = is_separable(row_normalised(inst), max_seconds=budget)
+    try:
+        own: SeparabilityResult | None = _svm_active.decide_separability(inst, max_seconds=budget)
+    except SeparabilityUndecidedError:
+        raise
+    except (SolverError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        own = None  # rounding at this spread broke a solver: the verdict above still holds
+    if not unit.separable:
+        assert unit.certificate is not None
+        norms = row_norms(inst.embeddings)[separation_atoms(inst).ctx]
+        # Atoms of a zero row are zero in both instances: their weight carries over as is.
+        y = unit.certificate / np.where(norms > 0.0, norms, 1.0)
+        y = y / y.sum()
+        mapped = SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
+        # Keep the stronger of the two certificates (the smaller projected norm).
+        if own is not None and not own.separable:
+            return own if own.certificate_norm <= mapped.certificate_norm else mapped
+        return mapped
+    if own is not None and own.separable:
+        return own
+    raise UndecidedInFloat64Error(
+        "NTP-separability of these embeddings is decided (separable: the row-normalised "
+        "instance h_j / ||h_j||, which has the same answer, is), but W^mm of the rows as given "
+        f"is undecided in float64: their norms differ by a factor {row_spread(inst):.3g} and "
+        "the solve on them "
+        + ("failed" if own is None else "found no separator")
+        + ". Rescale the rows (e.g. to unit norm) to compute W^mm"
+    )

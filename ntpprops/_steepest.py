@@ -118,7 +118,8 @@ def steepest_direction(grads: FloatArray, norm: str) -> FloatArray:
         U, s, Vt = np.linalg.svd(g, full_matrices=False)
         # Singular values at rounding level of the largest carry no direction.
         keep = s > max(g.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0)
-        return U[:, keep] @ Vt[keep]
+        polar: FloatArray = U[:, keep] @ Vt[keep]
+        return polar
     raise ValueError(f"norm must be one of {STEEPEST_NORMS}, got {norm!r}")
 
 

@@ -2,16 +2,10 @@
 
 ``W^mm = argmin ||W||_F`` subject to (6a) ``W in F^perp`` and (6b) ``<W, A_i> >= 1`` for the
 out-of-support atoms ``A_i`` of :func:`ntpprops._separability.separation_atoms`. It is a
-strongly convex QP, so the KKT conditions are necessary and sufficient: with multipliers
-``lambda >= 0`` on (6b),
-
-- primal feasibility: ``<W, A_i> >= 1`` and ``P_F W = 0``;
-- dual feasibility: ``lambda >= 0``;
-- complementarity: ``lambda_i (<W, A_i> - 1) = 0``;
-- stationarity: ``W = P_perp(sum_i lambda_i A_i)``.
-
-Every returned solution passes these checks to :data:`KKT_RTOL` (relative), evaluated on the
-original instance from ``(W, lambda)`` alone, whatever the method that produced them.
+strongly convex QP, so the KKT conditions (:mod:`ntpprops._kkt`) are necessary and
+sufficient. Every returned solution passes them to :data:`KKT_RTOL` (relative), evaluated on
+the original instance from ``(W, lambda)`` alone, whatever the method that produced them
+(:class:`KKTReport` and :func:`kkt_report` are re-exported here).
 
 Methods: ``"active-set"`` (:mod:`ntpprops._svm_active`), ``"dual-cd"`` (dual
 block-coordinate ascent in the rank-r coordinates, then the same exact polish;
@@ -32,17 +26,21 @@ When every support is full there is no constraint (6b): Definition 2 holds vacuo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ntpprops._atoms import atom_coefficients, atom_values
 from ntpprops._errors import NotSeparableError, SolverError
-from ntpprops._instance import NTPInstance
-from ntpprops._separability import SeparabilityResult, is_separable, separation_atoms
-from ntpprops._subspace import project_f_coefficients
+from ntpprops._instance import NTPInstance, require_instance
+from ntpprops._kkt import KKT_RTOL, KKTReport, kkt_report
+from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, ldexp_exact, row_spread
+from ntpprops._separability import is_separable
+from ntpprops._separation import SeparabilityResult, separation_atoms
+from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
+from ntpprops._svm_cvxpy import solve_cvxpy
 from ntpprops._svm_norms import NORMS, DualityCertificate, solve_norm_svm
 from ntpprops._threads import single_blas_thread
 
@@ -59,47 +57,8 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Relative tolerance every KKT residual of a returned ``W^mm`` must meet.
-KKT_RTOL = 1e-8
-
 #: Accepted values of ``method``.
 METHODS = ("auto", "active-set", "dual-cd", "cvxpy")
-
-
-@dataclass(frozen=True)
-class KKTReport:
-    """Relative KKT residuals of an NTP-SVM solution ``(W, lambda)``.
-
-    Attributes
-    ----------
-    primal_infeasibility : float
-        ``max(max_i (1 - <W, A_i>)^+, ||P_F W|| / ||W||)`` (margins are measured against the
-        target 1, so the first term is already relative).
-    dual_infeasibility : float
-        ``max_i (-lambda_i)^+ / max_i |lambda_i|``.
-    complementarity : float
-        ``max_i |lambda_i (<W, A_i> - 1)| / max_i |lambda_i|``.
-    stationarity : float
-        ``||W - P_perp(sum_i lambda_i A_i)|| / ||W||``.
-    ok : bool
-        Every residual is at most :data:`KKT_RTOL`.
-    """
-
-    primal_infeasibility: float
-    dual_infeasibility: float
-    complementarity: float
-    stationarity: float
-    ok: bool
-
-    @property
-    def worst(self) -> float:
-        """The largest of the four residuals."""
-        return max(
-            self.primal_infeasibility,
-            self.dual_infeasibility,
-            self.complementarity,
-            self.stationarity,
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,40 +105,6 @@ class SVMResult:
     norm: str = "l2"
     certificate: DualityCertificate | None = None
     f_duals: FloatArray | None = field(default=None, repr=False)
-
-
-def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport:
-    """Relative KKT residuals of ``(W, duals)`` for Definition 3, read off the instance only.
-
-    Parameters
-    ----------
-    inst : NTPInstance
-    W : ndarray, shape (V, d)
-    duals : ndarray, shape (n_out,)
-
-    Returns
-    -------
-    KKTReport
-    """
-    atoms = separation_atoms(inst)
-    H = inst.embeddings
-    scores = H @ W.T
-    margins = atom_values(atoms, scores)
-    w_norm = float(np.linalg.norm(W))
-    if w_norm == 0.0:
-        return KKTReport(np.inf, np.inf, np.inf, np.inf, False)
-    in_f = project_f_coefficients(inst, scores).T @ H
-    primal = max(float(np.max(1.0 - margins, initial=0.0)), float(np.linalg.norm(in_f)) / w_norm)
-    lam_scale = float(np.max(np.abs(duals), initial=0.0))
-    if lam_scale == 0.0:
-        return KKTReport(primal, np.inf, np.inf, np.inf, False)
-    dual = max(0.0, float(np.max(-duals, initial=0.0))) / lam_scale
-    comp = float(np.max(np.abs(duals * (margins - 1.0)))) / lam_scale
-    C = atom_coefficients(atoms, duals, inst.m, inst.vocab_size)
-    C_perp = C - project_f_coefficients(inst, H @ (C.T @ H).T)
-    stat = float(np.linalg.norm(W - C_perp.T @ H)) / w_norm
-    ok = max(primal, dual, comp, stat) <= KKT_RTOL
-    return KKTReport(primal, dual, comp, stat, bool(ok))
 
 
 def _full_support_error(inst: NTPInstance) -> NotSeparableError:
@@ -247,7 +172,16 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto", norm: str = "l2")
     ValueError
         If ``method`` or ``norm`` is unknown, or ``method`` is not ``"auto"`` for a norm
         other than ``"l2"``.
+    UndecidedInFloat64Error
+        If the rows of ``H`` are too far apart in norm for ``W^mm`` (see
+        :func:`~ntpprops.is_separable`).
+
+    Notes
+    -----
+    Scale (:mod:`ntpprops._scale`): for ``H`` beyond float64's comfortable range the solve runs
+    on ``2^-k H`` and ``W^mm`` is mapped back exactly (``2^-k W``, duals ``2^-2k lambda``).
     """
+    require_instance(inst)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if norm not in NORMS:
@@ -258,19 +192,20 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto", norm: str = "l2")
         raise _full_support_error(inst)
     if norm != "l2":
         return _other_norm_result(inst, norm)
+    work, exponent = float64_scaled(inst)
+    if exponent != 0:
+        return _rescaled(inst, ntp_svm_result(work, method=method), exponent)
+    if row_spread(inst) > NATIVE_ROW_SPREAD and not is_separable(inst):
+        raise _not_separable_error(inst)  # decided on the row-normalised instance
     resolved = method
     if method == "auto":
-        from ntpprops._svm_active import active_set_fits
-
         resolved = "active-set" if active_set_fits(inst) else "dual-cd"
     key = f"svm:{resolved}"
-    cached = inst._cache.get(key)
+    cached: SVMResult | None = inst._cache.get(key)
     if cached is not None:
         return cached
     start = time.perf_counter()
     if resolved == "dual-cd":
-        from ntpprops._svm_active import solve_dual_cd
-
         sep, solved_dual = solve_dual_cd(inst)
         if solved_dual is None:
             raise _not_separable_error(inst, sep)
@@ -278,12 +213,8 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto", norm: str = "l2")
     elif resolved == "active-set":
         if not is_separable(inst):
             raise _not_separable_error(inst)
-        from ntpprops._svm_active import solve_active_set
-
         W, duals, active, solver_seconds = solve_active_set(inst)
     else:
-        from ntpprops._svm_cvxpy import solve_cvxpy
-
         solved = solve_cvxpy(inst, polish=True)
         solver_seconds = time.perf_counter() - start
         if solved is None:
@@ -321,7 +252,7 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto", norm: str = "l2")
 def _other_norm_result(inst: NTPInstance, norm: str) -> SVMResult:
     """The certified ``norm``-NTP-SVM (separability decided first, by the exact l2 route)."""
     key = f"svm:{norm}"
-    cached = inst._cache.get(key)
+    cached: SVMResult | None = inst._cache.get(key)
     if cached is not None:
         return cached
     start = time.perf_counter()
@@ -342,6 +273,23 @@ def _other_norm_result(inst: NTPInstance, norm: str) -> SVMResult:
     )
     inst._cache[key] = result
     return result
+
+
+def _rescaled(inst: NTPInstance, result: SVMResult, exponent: int) -> SVMResult:
+    """``W^mm`` of ``2^exponent H`` from that of ``H`` (exact), cached on ``inst``.
+
+    ``W -> 2^-e W`` keeps every logit (so margins, active set and KKT residuals); the
+    stationarity ``W = P_perp(sum lambda_i A_i)`` with ``A_i -> 2^e A_i`` takes
+    ``lambda -> 2^-2e lambda``.
+    """
+    scaled = dataclasses.replace(
+        result,
+        W=ldexp_exact(result.W, -exponent, "W^mm"),
+        margin=float(ldexp_exact(np.array(result.margin), exponent, "the NTP margin")),
+        duals=ldexp_exact(result.duals, -2 * exponent, "the multipliers of W^mm"),
+    )
+    inst._cache[f"svm:{scaled.method}"] = scaled
+    return scaled
 
 
 def ntp_svm(inst: NTPInstance, *, method: str = "auto", norm: str = "l2") -> FloatArray:

@@ -19,7 +19,7 @@ system also constrains ``t`` (``t_R - o_R`` must lie in the range of ``K_vv``); 
 added to the ``t`` system with their own multipliers. The primal-dual active-set (PDAS)
 iteration drops atoms with negative multipliers and adds violated ones until the active set
 is stable (a handful of iterations in practice); the result satisfies the KKT conditions to
-rounding and is verified by :func:`ntpprops._svm.kkt_report`.
+rounding and is verified by :func:`ntpprops._kkt.kkt_report`.
 
 Separability. If ``rank H = m`` the instance is separable (Lemma 1). Otherwise the min-norm
 point of the projected atoms decides: it is computed as the non-negative least squares
@@ -48,6 +48,7 @@ like the cube of the number of support vectors (minutes at ``(m, V, d) = (300, 2
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
@@ -56,15 +57,15 @@ from numpy.typing import NDArray
 from ntpprops._atoms import Atoms, atom_coefficients, atom_values
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._kkt import KKT_RTOL, kkt_report
 from ntpprops._linalg import symmetric_eigh
-from ntpprops._separability import (
+from ntpprops._separation import (
     SeparabilityResult,
     perp_combination_norm,
     raw_margin,
     separation_atoms,
 )
 from ntpprops._subspace import RANK_RTOL, f_generators, kernel, project_f_coefficients
-from ntpprops._svm import KKT_RTOL, kkt_report
 from ntpprops._svm_dual import (
     DUAL_MAX_EPOCHS,
     DUAL_MAX_SECONDS,
@@ -179,7 +180,7 @@ def _min_norm_fits(inst: NTPInstance) -> bool:
     r = reduced_factor(inst)[0].shape[1]
     rows = inst.vocab_size * r
     columns = max(int(np.sum(inst.support_sizes - 1)), 4 * (rows + 1))
-    return rows * columns <= DENSE_MAX_ENTRIES
+    return bool(rows * columns <= DENSE_MAX_ENTRIES)
 
 
 def _f_basis(inst: NTPInstance, B: FloatArray) -> FloatArray:
@@ -198,7 +199,8 @@ def _f_basis(inst: NTPInstance, B: FloatArray) -> FloatArray:
         return np.zeros((V * B.shape[1], 0))
     Q, R, _ = scipy.linalg.qr(G, mode="economic", pivoting=True, check_finite=False)
     pivots = np.abs(np.diag(R))
-    return Q[:, : int(np.sum(pivots**2 > RANK_RTOL))]
+    basis: FloatArray = Q[:, : int(np.sum(pivots**2 > RANK_RTOL))]
+    return basis
 
 
 def min_norm_point(inst: NTPInstance) -> tuple[FloatArray, float, float, FloatArray]:
@@ -382,7 +384,8 @@ def _solve_pattern_batched(K: FloatArray, pattern: BoolArray, out: BoolArray) ->
     except scipy.linalg.LinAlgError:
         return None
     t = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-    return np.einsum("vij,vj->iv", inv, t[None, :] - o)
+    coefficients: FloatArray = np.einsum("vij,vj->iv", inv, t[None, :] - o)
+    return coefficients
 
 
 def _solve_pattern_blocks(
@@ -566,8 +569,6 @@ def _from_min_norm_point(
     Lawson-Hanson solves the least-squares problem on its final support exactly, so this is
     usually exact to rounding; otherwise (None) the PDAS iteration polishes it.
     """
-    from ntpprops._svm import kkt_report
-
     atoms = separation_atoms(inst)
     duals = y / gamma**2
     H = inst.embeddings
@@ -686,6 +687,8 @@ def _verified_polish(
         C = cg_polish(reduced_factor(inst)[0], inst.supports, active, deadline)
         return None if C is None else _to_solution(inst, C)
 
+    Attempt = Callable[[], "tuple[FloatArray, FloatArray, BoolArray] | None"]
+    tries: tuple[Attempt, ...]
     if inst.m <= DENSE_POLISH_FIRST_CONTEXTS:
         tries = (dense, matrix_free)
     elif inst.m <= DENSE_POLISH_MAX_CONTEXTS:

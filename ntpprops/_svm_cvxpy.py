@@ -8,20 +8,19 @@ Variables: ``X`` (V, r) with ``W = X V_r^T`` over the rank-r factor ``H = B V_r^
 all constraints vectorised over flat indices of ``vec(L)``. The row space of ``H`` holds
 ``W^mm`` (any component orthogonal to it changes no constraint and adds norm), so nothing is
 lost. The duals of the inequalities are the multipliers of (6b) in the order of
-:func:`ntpprops._separability.separation_atoms` (row-major: context, then token).
+:func:`ntpprops._separation.separation_atoms` (row-major: context, then token).
 """
 
 from __future__ import annotations
 
 import warnings
 
-import cvxpy as cp
 import numpy as np
 from numpy.typing import NDArray
 
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
-from ntpprops._separability import separation_atoms
+from ntpprops._separation import separation_atoms
 from ntpprops._svm_active import polish_from, reduced_factor
 
 __all__ = ["CLARABEL_SETTINGS", "solve_cvxpy"]
@@ -70,6 +69,8 @@ def solve_cvxpy(
     SolverError
         On any other solver status.
     """
+    import cvxpy as cp  # lazily: a heavy package, needed only by this reference method
+
     B, Vt = reduced_factor(inst)
     m, V = inst.m, inst.vocab_size
     supports = inst.supports

@@ -61,6 +61,7 @@ from ntpprops._errors import InvalidInstanceError, SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._separability import separation_atoms
 from ntpprops._subspace import f_generators, project_f_perp
+from ntpprops._svm_active import reduced_factor
 
 __all__ = [
     "DUAL_NORMS",
@@ -359,10 +360,6 @@ def _conic_spectral(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``min sigma_max(X)`` over ``W = X V_r^T``, constraints on the logits ``B X^T``."""
     import cvxpy as cp
-
-    # Lazy: _svm_active imports _svm, which imports this module (the existing _svm <->
-    # _svm_active cycle); reduced_factor belongs in a lower layer.
-    from ntpprops._svm_active import reduced_factor
 
     B, Vt = reduced_factor(inst)
     V = inst.vocab_size

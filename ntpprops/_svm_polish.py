@@ -115,11 +115,13 @@ class _System:
     def values(self, X: FloatArray) -> FloatArray:
         """``M x``: each row's value ``(X[pos] - X[neg]) . b_ctx``, shape (k,)."""
         r = self.rows
-        return np.einsum("ij,ij->i", X[r.pos] - X[r.neg], self.Bk)
+        values: FloatArray = np.einsum("ij,ij->i", X[r.pos] - X[r.neg], self.Bk)
+        return values
 
     def precondition(self, res: FloatArray) -> FloatArray:
         sums = np.bincount(self.rows.ctx, weights=self.sign * res, minlength=self.m)
-        return self.inv_k * (res - self.sign * sums[self.rows.ctx] * self.inv_n1)
+        step: FloatArray = self.inv_k * (res - self.sign * sums[self.rows.ctx] * self.inv_n1)
+        return step
 
 
 def _pcg(
@@ -163,7 +165,7 @@ def _pcg(
 
 def _coefficients(rows: _Rows, alpha: FloatArray, m: int, V: int) -> FloatArray:
     """``C`` (m, V), ``W = C^T H``: ``+alpha`` at ``(ctx, pos)``, ``-alpha`` at ``(ctx, neg)``."""
-    flat = np.bincount(rows.ctx * V + rows.pos, weights=alpha, minlength=m * V)
+    flat = np.bincount(rows.ctx * V + rows.pos, weights=alpha, minlength=m * V).astype(np.float64)
     flat -= np.bincount(rows.ctx * V + rows.neg, weights=alpha, minlength=m * V)
     return flat.reshape(m, V)
 

@@ -35,9 +35,12 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, assume, find, settings
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
+from ntpprops import strategies
 from ntpprops._compat import is_compatible
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._norm_margins import margin_trajectory
+from ntpprops._optim import train
 from ntpprops._separability import is_separable
 
 __all__ = [
@@ -210,19 +213,13 @@ def explore(
 # -- the registry ----------------------------------------------------------------------------
 
 
-def _strategies() -> Any:
-    from ntpprops import strategies
-
-    return strategies
-
-
 @conjecture(
     "separable-needs-d-ge-m",
     "Every NTP-separable instance has at least as many dimensions as contexts (d >= m).",
     # A counterexample needs d < m, and separability: draw separable instances built from
     # few prototypes (so m may exceed d), with d <= 2 and entries in {-1, 0, 1}. The smallest
     # possible counterexample, m = 2, V = 2, d = 1, is then found and shrunk to in < 1 s.
-    strategy=lambda: _strategies().separable_instances(
+    strategy=lambda: strategies.separable_instances(
         min_contexts=2,
         max_contexts=3,
         max_vocab=2,
@@ -245,7 +242,7 @@ def _separable_needs_d_ge_m(inst: NTPInstance) -> bool:
     "Every instance with d >= m is NTP-separable.",
     # Entries in {-1, 0, 1} make zero and repeated embeddings frequent: the smallest
     # counterexample, m = 1, V = 2, d = 1 with h = 0, needs nothing larger.
-    strategy=lambda: _strategies().ntp_instances(
+    strategy=lambda: strategies.ntp_instances(
         max_contexts=2, max_vocab=2, max_dim=2, max_entry=1, max_count=2
     ),
     expected="false",
@@ -259,7 +256,7 @@ def _d_ge_m_implies_separable(inst: NTPInstance) -> bool:
 @conjecture(
     "lemma1-overparameterised",
     "If d > m and rank H = m, the instance is NTP_H-compatible and NTP-separable (Lemma 1).",
-    strategy=lambda: _strategies().ntp_instances(max_contexts=3, min_dim=2, max_dim=4),
+    strategy=lambda: strategies.ntp_instances(max_contexts=3, min_dim=2, max_dim=4),
     expected="true",
     note="Proven (Lemma 1): a control, the search must come back empty.",
 )
@@ -282,16 +279,14 @@ ADAM_MIN_COS = 0.99
     # support unequally, which takes V >= 3 (one-hot S = {0}, d = 1: W^mm ~ (2, -1, -1) h,
     # Adam's sign-like steps ~ (1, -1, -1) h, cos 0.94). Small bounds keep each example to one
     # 3000-step run on a tiny instance; raise --max-examples for a wider search.
-    strategy=lambda: _strategies().separable_instances(
+    strategy=lambda: strategies.separable_instances(
         max_contexts=2, max_vocab=3, max_dim=2, max_entry=1, max_count=2
     ),
     expected="open",
-    note="THEORY.md: whether Adam's NTP limit is W^mm or a max-norm NTP-SVM is open; long "
+    note="docs/theory.md: whether Adam's NTP limit is W^mm or a max-norm NTP-SVM is open; long "
     "runs stall near 1 - cos = 1.5e-2. A counterexample is finite-budget evidence only.",
 )
 def _adam_aligns(inst: NTPInstance) -> bool:
-    from ntpprops._optim import train
-
     compat = is_compatible(inst)
     if not compat or not is_separable(inst):
         return True
@@ -321,14 +316,13 @@ _NORM_NOTE = (
 
 
 def _small_separable() -> Any:
-    return _strategies().separable_instances(
+    return strategies.separable_instances(
         max_contexts=2, max_vocab=3, max_dim=2, max_entry=1, max_count=2
     )
 
 
 def _reaches_norm_optimum(inst: NTPInstance, method: str, lr: float, norm: str) -> bool:
     """Whether ``method`` from 0 reaches NORM_MIN_FRACTION of the ``norm``-optimal margin."""
-    from ntpprops._norm_margins import margin_trajectory
 
     if not is_compatible(inst) or not is_separable(inst) or np.all(inst.supports):
         return True
@@ -386,7 +380,6 @@ def _spectral_norm(inst: NTPInstance) -> bool:
     "data nothing is proven. A counterexample is finite-budget evidence only.",
 )
 def _sign_log_ratios(inst: NTPInstance) -> bool:
-    from ntpprops._norm_margins import margin_trajectory
 
     if not is_compatible(inst) or not is_separable(inst) or np.all(inst.supports):
         return True

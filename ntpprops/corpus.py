@@ -11,9 +11,9 @@ from ntpprops._corpus import (
     conditional_entropy,
     corpus_loss,
     distinct_contexts,
-    instance_from_sequences,
     prediction_events,
 )
+from ntpprops._instance import instance_from_sequences
 
 __all__ = [
     "conditional_entropy",

@@ -151,7 +151,8 @@ def gaussian_context_vector(context: Context, dim: int, seed: int = 0) -> FloatA
         of the rest of the corpus and of Python's randomised ``hash``.
     """
     rng = np.random.default_rng(_context_digest(context, dim, seed))
-    return rng.standard_normal(dim) / np.sqrt(dim)
+    vector: FloatArray = rng.standard_normal(dim) / np.sqrt(dim)
+    return vector
 
 
 def gaussian_embedding(contexts: Sequence[Context], dim: int, seed: int = 0) -> FloatArray:

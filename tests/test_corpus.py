@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ntpprops import InvalidInstanceError, NTPInstance, ce_loss
-from ntpprops._corpus import (
+from ntpprops.corpus import (
     conditional_entropy,
     corpus_loss,
     distinct_contexts,

@@ -127,16 +127,18 @@ def _user_train(case: Case, W0: FloatArray, lr: float, steps: int) -> FloatArray
 
 
 def _instance_and_weights(**weights: float) -> st.SearchStrategy[tuple[NTPInstance, FloatArray]]:
-    return ntp_instances(**_SIZES).flatmap(
+    pairs: st.SearchStrategy[tuple[NTPInstance, FloatArray]] = ntp_instances(**_SIZES).flatmap(
         lambda inst: st.tuples(st.just(inst), weight_matrices(inst, **weights))
     )
+    return pairs
 
 
 def _bias_instances() -> st.SearchStrategy[tuple[NTPInstance, FloatArray]]:
     """Small separable, compatible instances (``m <= 2, V <= 3``) and an initial ``W0``."""
-    return separable_instances(**_BIAS_SIZES).flatmap(
-        lambda inst: st.tuples(st.just(inst), weight_matrices(inst, max_entry=1.0))
-    )
+    pairs: st.SearchStrategy[tuple[NTPInstance, FloatArray]] = separable_instances(
+        **_BIAS_SIZES
+    ).flatmap(lambda inst: st.tuples(st.just(inst), weight_matrices(inst, max_entry=1.0)))
+    return pairs
 
 
 def _drop_token(inst: NTPInstance, z: int) -> NTPInstance:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -14,7 +14,7 @@ from ntpprops.checks._implementation import Implementation, call_user
 __all__ = ["Case", "CheckFailure", "array_repr", "instance_repr"]
 
 
-def _num(x: float) -> str:
+def _num(x: SupportsFloat) -> str:
     # Shortest round-trip repr: eval gives back the same float.
     return repr(float(x))
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ntpprops import __version__
 from ntpprops.sweep._grid import GridPoint, Task, make_instance, tasks
 from ntpprops.sweep._measures import Measure, get_measure
 from ntpprops.sweep._store import (
@@ -78,8 +79,6 @@ def run_chunk(
     """
     import numpy as np
     import scipy
-
-    from ntpprops import __version__
 
     names = ",".join(entry.name for entry in measures)
     rows = []

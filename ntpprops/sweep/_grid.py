@@ -13,6 +13,7 @@ import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +180,7 @@ def grid_points(
     ValueError
         If an axis is empty or a combination is invalid (e.g. ``support > vocab``).
     """
-    axes = {
+    axes: dict[str, Sequence[Any]] = {
         "m": m,
         "d": d,
         "vocab": vocab,

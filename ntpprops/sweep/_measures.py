@@ -24,6 +24,8 @@ import numpy as np
 
 import ntpprops as ntp
 from ntpprops._instance import NTPInstance
+from ntpprops._separation import raw_margin
+from ntpprops._svm_active import SEPARABLE_RTOL
 
 __all__ = ["MEASURES", "ColumnType", "Measure", "get_measure", "measure"]
 
@@ -149,9 +151,6 @@ def _separable(inst: NTPInstance) -> dict[str, Any]:
     Not separable: the certificate's bound (no separator has ``||W||`` below it) is at least
     ``1 / (SEPARABLE_RTOL max_i ||A_i||)``, the decision threshold of :func:`is_separable`.
     """
-    from ntpprops._separability import raw_margin
-    from ntpprops._svm_active import SEPARABLE_RTOL
-
     result = ntp.is_separable(inst)
     if result.separable:
         W = result.witness

@@ -148,7 +148,7 @@ def check_def3(a: Analysis) -> Finding[Def3Facts]:
     # the same W^mm.
     other = a.controls.w_mm_other_probs
     moved = None if other is None else rel(other, W)
-    kkt_ok = bool(svm.kkt.ok)
+    kkt_ok = svm.kkt is not None and svm.kkt.ok  # verify solves the l2 NTP-SVM (a KKT report)
     ok = (
         kkt_ok
         and spread <= QP_RTOL * max(1.0, float(np.abs(scores).max()))
