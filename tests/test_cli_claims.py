@@ -297,8 +297,10 @@ def test_report_md_details_are_lists_and_tables():
             "norm": {"1000": 7.5, "10000": 14.25},
             "entropy_by_context_length": {"0": 2.0, "1": 1.0},
             "certification": {"steps": 7, "monotone": True, "lr": 0.25, "dist_tol": 0.01},
+            "norms_skipped": {},
         }
     )
+    assert "- norms_skipped: none" in lines
     assert "- lr: 0.5" in lines
     assert "| quantity | B = 1 | B = 10 |" in lines and "| excess | 0.25 | 0.125 |" in lines
     assert "| quantity | k = 1000 | k = 10000 |" in lines and "| norm | 7.5 | 14.25 |" in lines
