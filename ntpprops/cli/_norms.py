@@ -168,7 +168,7 @@ def norm_margins(
             optima[q] = solved.certificate.upper
             gaps[q] = solved.certificate.gap
         seconds[q] = time.perf_counter() - began
-    order = [q for q in NORMS if q in optima]
+    order: list[str] = [q for q in NORMS if q in optima]
     optima = {q: optima[q] for q in order}
     cross = {
         q: _frozen({q2: margin_fraction(inst, solutions[q2], q, optimum=optima[q]) for q2 in order})
