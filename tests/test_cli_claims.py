@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -411,6 +412,21 @@ def test_norms_out_of_stage_budget_are_skipped_with_the_reason(analyses):
         # One norm cannot be told from the others: no approached norm, and the reason says so.
         assert m["approached_norm"] is None and "two norms" in m["approached_reason"]
         assert "max n/a" in claims[tag].headline and "-> none;" in claims[tag].headline
+
+
+def test_a_projection_too_slow_for_the_budget_is_refused_up_front(analyses, monkeypatch):
+    from ntpprops._limits import ProjectionCost
+    from ntpprops.cli import _norms
+
+    a = analyses["paper"]
+    # A set-up of 1e12 flops (~1000 s at the assumed 1e9 flop/s) cannot fit a 10 s budget:
+    # nothing is solved or measured, and the report says why.
+    monkeypatch.setattr(_norms, "projection_cost", lambda inst: ProjectionCost(1e12, 0.0, 7))
+    refused = norm_margins(a.inst, a.svm, "", a.runs, budget=10.0)
+    assert refused.optima == {} and set(refused.skipped) == set(NORMS)
+    assert "n_F = 7" in refused.budget_note and "--stage-budget" in refused.budget_note
+    assert all(r.fractions == {} and r.approached is None for r in refused.runs.values())
+    assert all(math.isfinite(r.eq4_residual) for r in refused.runs.values())  # norm-free
 
 
 def test_no_norm_is_measured_without_a_max_margin_problem(judged):

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from ntpprops._errors import InvalidInstanceError, SolverError
 from ntpprops._instance import NTPInstance
+from ntpprops._limits import projection_cost
 from ntpprops._norm_margins import MarginTrajectory, eq4_residual, margin_fraction
 from ntpprops._optim import TrainResult
 from ntpprops._svm import SVMResult
@@ -32,6 +33,16 @@ __all__ = ["SOLVE_ORDER", "NormMargins", "RunMargins", "measure_run", "norm_marg
 
 FloatArray = NDArray[np.float64]
 T = TypeVar("T")
+
+#: Floating-point operations per second assumed for the one-time factorisation behind the
+#: projection onto ``F^perp`` that every measure here needs (a pivoted Cholesky, which runs
+#: at several Gflop/s on one core; 1e9 leaves room for a loaded machine). Used only to refuse
+#: the stage up front when that factorisation alone would overrun the stage budget.
+PROJECTION_FLOPS_PER_SECOND = 1e9
+
+#: Estimated set-up seconds never held against the budget (a tiny budget must not refuse a
+#: projection that costs milliseconds, as on the paper's instance, ``n_F = 250``).
+PROJECTION_FREE_SECONDS = 1.0
 
 #: Order in which the norms beyond ``l2`` are solved while the budget lasts: the max-norm
 #: first (the one-hot limit of SignGD and Adam, the optimizers verify runs), then the
@@ -126,23 +137,25 @@ def norm_margins(
         The optimizer runs; their last iterates ``W`` are measured.
     budget : float
         Seconds for all the solves together (each gets what the previous ones left);
-        ``<= 0``: no limit.
+        ``<= 0``: no limit. Nothing is solved or measured when the one-time set-up of the
+        projection onto ``F^perp`` is estimated (:func:`ntpprops._limits.projection_cost`
+        at :data:`PROJECTION_FLOPS_PER_SECOND`) to take longer than the budget.
 
     Returns
     -------
     NormMargins
     """
     if svm is None:
-        why = f"no max-margin problem: {no_svm_reason}"
-        return NormMargins(
-            skipped=_frozen(dict.fromkeys(NORMS, why)),
-            runs=_frozen(
-                {
-                    name: RunMargins({}, {}, None, why, eq4_residual(inst, run.W))
-                    for name, run in runs.items()
-                }
-            ),
+        return _nothing_measured(inst, runs, f"no max-margin problem: {no_svm_reason}")
+    cost = projection_cost(inst)
+    setup = cost.setup_flops / PROJECTION_FLOPS_PER_SECOND
+    if budget > 0 and setup > max(budget, PROJECTION_FREE_SECONDS):
+        why = (
+            f"not measured: the projection onto F-perp that every margin needs "
+            f"(n_F = {cost.n_generators} generators) would take ~{setup:.0f} s to set up, over "
+            f"the {budget:g} s stage budget (--stage-budget)"
         )
+        return _nothing_measured(inst, runs, why, budget_note=why)
     solutions: dict[str, FloatArray] = {"l2": svm.W}
     optima: dict[str, float] = {"l2": 1.0 / svm.margin}
     gaps: dict[str, float] = {"l2": 0.0}
@@ -189,6 +202,22 @@ def norm_margins(
         solutions=_frozen({q: solutions[q] for q in order}),
         seconds=_frozen(seconds),
         budget_note=note,
+    )
+
+
+def _nothing_measured(
+    inst: NTPInstance, runs: Mapping[str, TrainResult], why: str, budget_note: str = ""
+) -> NormMargins:
+    """Every norm skipped for the same reason; each run keeps its (norm-free) Eq. 4 residual."""
+    return NormMargins(
+        skipped=_frozen(dict.fromkeys(NORMS, why)),
+        runs=_frozen(
+            {
+                name: RunMargins({}, {}, None, why, eq4_residual(inst, run.W))
+                for name, run in runs.items()
+            }
+        ),
+        budget_note=budget_note,
     )
 
 
