@@ -26,7 +26,7 @@ from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._kernels import Backend, FusedGD, resolve_backend
 from ntpprops._limits import LimitMetrics, Limits, limit_metrics, limits_for, projection_cost
-from ntpprops._loss import excess_terms, safe_step_size, softmax
+from ntpprops._loss import excess_terms, safe_step_size, softmax, softmax_residual
 from ntpprops._optimizer import (
     EmptyState,
     Optimizer,
@@ -37,6 +37,7 @@ from ntpprops._optimizer import (
 from ntpprops._steepest import STEEPEST_OPTIMIZERS, scheduled
 
 __all__ = [
+    "EXACT_RESIDUAL_METHODS",
     "METRIC_FLOOR_FLOPS",
     "OPTIMIZERS",
     "PAPER_ADAPTIVE_LR",
@@ -57,6 +58,16 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 _Scalar = TypeVar("_Scalar", bound=np.generic)
+
+#: Methods (by optimizer name) that :func:`train` runs on the cancellation-free
+#: ``softmax - P`` (:func:`ntpprops._loss.softmax_residual`): their steps are sign-type or
+#: normalised, so once the out-of-support mass falls below machine epsilon the plain
+#: residual's in-support entries, rounded to 0, become full-size steps in a wrong direction.
+#: The others keep the faster in-place softmax (GD's steps scale with the residual; ``ngd``
+#: and ``adam`` stay as the paper's App. A runs and ``verify`` have always run them).
+EXACT_RESIDUAL_METHODS = frozenset(
+    {"sign", "signum", "nsd-max", "nsd-l1", "nsd-l2", "nsd-spectral"}
+)
 
 #: Step size the paper (App. A) uses for normalised GD and Adam; ``train``'s default for them.
 PAPER_ADAPTIVE_LR = 0.01
@@ -583,6 +594,10 @@ def train(
 
     Notes
     -----
+    Methods in :data:`EXACT_RESIDUAL_METHODS` (``"sign"``, ``"signum"``, ``"nsd-*"``) compute
+    ``softmax - P`` without cancellation (:func:`ntpprops._loss.softmax_residual`), so that
+    their direction stays right after the out-of-support mass falls below machine epsilon.
+
     ``dist_f_wstar`` projects onto ``F`` (:func:`~ntpprops.project_f`), whose one-time
     factorisation costs ``O(n_F^3)`` for ``n_F = sum_j (S_j - 1)``. Estimated from the sizes,
     it is skipped when that setup would cost more than the whole run, and thinned when one
@@ -611,7 +626,8 @@ def train(
             lr_used = optimizer.hyperparams["lr"]
             W = run_fused_gd(inst, lr_used, W0, steps, checkpoints, recorder.record, backend)
         else:
-            W = run_optimizer(inst, optimizer, W0, steps, checkpoints, recorder.record)
+            exact = softmax_residual if optimizer.name in EXACT_RESIDUAL_METHODS else None
+            W = run_optimizer(inst, optimizer, W0, steps, checkpoints, recorder.record, exact)
     col = recorder.columns()
     return TrainResult(
         W=_frozen(W),

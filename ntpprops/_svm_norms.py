@@ -289,11 +289,19 @@ def _atom_matrix(atoms: Atoms, H: FloatArray, V: int) -> Any:
     return scipy.sparse.csr_matrix((data.ravel(), (rows, cols.ravel())), shape=(n, V * d))
 
 
-def _run_highs(**problem: Any) -> Any:
+def _run_highs(max_seconds: float | None, **problem: Any) -> Any:
+    options: dict[str, Any] = dict(HIGHS_OPTIONS)
+    if max_seconds is not None:
+        options["time_limit"] = max_seconds
     with warnings.catch_warnings():
         # HiGHS may warn about tolerances it tightens; the answer is certified anyway.
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = linprog(method="highs", options=HIGHS_OPTIONS, **problem)
+        result = linprog(method="highs", options=options, **problem)
+    if result.status == 1 and max_seconds is not None:  # iteration or time limit
+        raise SolverError(
+            f"HiGHS did not solve the NTP-SVM linear program within max_seconds = "
+            f"{max_seconds:.3g} s ({result.message}); allow more time or use a smaller instance"
+        )
     if result.status != 0:
         raise SolverError(
             f"HiGHS did not solve the NTP-SVM linear program (status {result.status}: "
@@ -303,7 +311,7 @@ def _run_highs(**problem: Any) -> Any:
     return result
 
 
-def _lp_max(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _lp_max(A: Any, E: Any, max_seconds: float | None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``max gamma`` s.t. ``A w >= gamma``, ``E w = 0``, ``-1 <= w <= 1``: (W, lambda, mu)."""
     n_w = A.shape[1]
     col = scipy.sparse.csr_matrix(np.ones((A.shape[0], 1)))
@@ -320,7 +328,7 @@ def _lp_max(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
             [E, scipy.sparse.csr_matrix((E.shape[0], 1))], format="csr"
         )
         problem["b_eq"] = np.zeros(E.shape[0])
-    result = _run_highs(**problem)
+    result = _run_highs(max_seconds, **problem)
     gamma = float(result.x[-1])
     if not gamma > 0.0:
         raise SolverError(
@@ -334,7 +342,7 @@ def _lp_max(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
     return result.x[:-1] / gamma, lam, mu
 
 
-def _lp_l1(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _lp_l1(A: Any, E: Any, max_seconds: float | None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``min 1^T (w+ + w-)`` s.t. ``A (w+ - w-) >= 1``, ``E (w+ - w-) = 0``: (W, lambda, mu)."""
     n_w = A.shape[1]
     problem = {
@@ -346,7 +354,7 @@ def _lp_l1(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
     if E.shape[0]:
         problem["A_eq"] = scipy.sparse.hstack([E, -E], format="csr")
         problem["b_eq"] = np.zeros(E.shape[0])
-    result = _run_highs(**problem)
+    result = _run_highs(max_seconds, **problem)
     x = np.asarray(result.x)
     # Stationarity: 1 - A^T lambda - E^T mu >= 0 and 1 + A^T lambda + E^T mu >= 0, i.e.
     # ||G||_max <= 1, with lambda = -y_ub >= 0 and mu = y_eq.
@@ -356,7 +364,7 @@ def _lp_l1(A: Any, E: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
 
 
 def _conic_spectral(
-    inst: NTPInstance, atoms: Atoms, gens: Atoms
+    inst: NTPInstance, atoms: Atoms, gens: Atoms, max_seconds: float | None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``min sigma_max(X)`` over ``W = X V_r^T``, constraints on the logits ``B X^T``."""
     import cvxpy as cp
@@ -382,11 +390,19 @@ def _conic_spectral(
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Solution may be inaccurate", UserWarning)
-            problem.solve(solver=cp.CLARABEL, **CLARABEL_SETTINGS)
+            settings: dict[str, Any] = dict(CLARABEL_SETTINGS)
+            if max_seconds is not None:
+                settings["time_limit"] = max_seconds
+            problem.solve(solver=cp.CLARABEL, **settings)
     except cp.error.SolverError as exc:
         raise SolverError(
             f"Clarabel failed on the spectral NTP-SVM ({exc}); rescale the embeddings"
         ) from exc
+    if problem.status == cp.USER_LIMIT and max_seconds is not None:
+        raise SolverError(
+            f"Clarabel did not solve the spectral NTP-SVM within max_seconds = "
+            f"{max_seconds:.3g} s; allow more time or use fewer contexts"
+        )
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or X.value is None:
         raise SolverError(
             f"Clarabel returned status {problem.status!r} on the spectral NTP-SVM of a "
@@ -398,7 +414,9 @@ def _conic_spectral(
     return np.asarray(X.value) @ Vt, lam, mu
 
 
-def solve_norm_svm(inst: NTPInstance, norm: str) -> NormSolution:
+def solve_norm_svm(
+    inst: NTPInstance, norm: str, *, max_seconds: float | None = None
+) -> NormSolution:
     """Solve the ``norm``-NTP-SVM of a separable instance and certify the answer.
 
     Parameters
@@ -407,6 +425,10 @@ def solve_norm_svm(inst: NTPInstance, norm: str) -> NormSolution:
         Must be NTP-separable with at least one support smaller than ``V`` (the caller,
         :func:`ntpprops.ntp_svm_result`, decides that first).
     norm : {"max", "l1", "spectral"}
+    max_seconds : float, optional
+        Time limit handed to the solver (HiGHS's ``time_limit``, Clarabel's), less the time
+        spent setting the problem up; ``None``: none. The set-up (and cvxpy's compilation of
+        the spectral program) is not interrupted.
 
     Returns
     -------
@@ -417,16 +439,30 @@ def solve_norm_svm(inst: NTPInstance, norm: str) -> NormSolution:
     Raises
     ------
     SolverError
-        If the solver fails, the instance is beyond the method's size
-        (:data:`LP_MAX_NONZEROS`, :data:`SPECTRAL_MAX_ORDER`), or the answer fails
+        If the solver fails or runs out of ``max_seconds``, the instance is beyond the
+        method's size (:data:`LP_MAX_NONZEROS`, :data:`SPECTRAL_MAX_ORDER`), or the answer fails
         :func:`duality_certificate`.
     """
     norm = _check_norm(norm, ("max", "l1", "spectral"))
+    if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise ValueError(f"max_seconds must be positive and finite or None, got {max_seconds!r}")
     start = time.perf_counter()
     atoms, gens = separation_atoms(inst), f_generators(inst)
     H, V = inst.embeddings, inst.vocab_size
+
+    def remaining() -> float | None:
+        if max_seconds is None:
+            return None
+        left = max_seconds - (time.perf_counter() - start)
+        if not left > 0.0:
+            raise SolverError(
+                f"the {norm}-NTP-SVM was not solved: its set-up alone took the "
+                f"max_seconds = {max_seconds:.3g} s allowed; allow more time"
+            )
+        return left
+
     if norm == "spectral":
-        W, lam, mu = _conic_spectral(inst, atoms, gens)
+        W, lam, mu = _conic_spectral(inst, atoms, gens, remaining())
         method = "clarabel"
     else:
         nonzeros = 2 * inst.dim * (len(atoms) + len(gens)) * (2 if norm == "l1" else 1)
@@ -437,7 +473,7 @@ def solve_norm_svm(inst: NTPInstance, norm: str) -> NormSolution:
             )
         A, E = _atom_matrix(atoms, H, V), _atom_matrix(gens, H, V)
         solve = _lp_max if norm == "max" else _lp_l1
-        w, lam, mu = solve(A, E)
+        w, lam, mu = solve(A, E, remaining())
         W = np.asarray(w).reshape(inst.weight_shape)
         method = "highs"
     lam = np.maximum(lam, 0.0)
@@ -524,5 +560,5 @@ def optimal_face_width(
                     "A_eq": scipy.sparse.hstack([E, -E], format="csr"),
                     "b_eq": np.zeros(E.shape[0]),
                 }
-        values.append(sign * float(_run_highs(**problem).fun))
+        values.append(sign * float(_run_highs(None, **problem).fun))
     return values[0], values[1]

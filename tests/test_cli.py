@@ -426,9 +426,11 @@ def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separab
     report = read_report(out_dir)
     scaled = report["scaled_stages"]
     training = {"training gd", "training ngd", "training adam"}
-    # The W^mm re-solve of def3's control would take as long as the NTP-SVM: skipped too.
-    assert set(scaled) == training | {"controls (def3)"}
+    # The W^mm re-solve of def3's control would take as long as the NTP-SVM: skipped too,
+    # and so are the NTP-SVMs in the norms beyond l2 (issue 11).
+    assert set(scaled) == training | {"controls (def3)", "norm optima"}
     assert all(scaled[stage].startswith("20 of 300 steps") for stage in training), scaled
+    assert scaled["norm optima"].startswith("max, spectral, l1 not solved"), scaled
     def3 = claims_by_id(report)["def3"]
     assert def3["measured"]["relative_change_other_pi_and_p"] is None
     assert "skipped" in def3["reason"] and "--stage-budget" in def3["reason"]

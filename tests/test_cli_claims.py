@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
 
-from ntpprops import NTPInstance
+from ntpprops import NTPInstance, train
 from ntpprops._defaults import PAPER_SEED, paper_instance
+from ntpprops._norm_margins import normalized_margin
+from ntpprops._svm_norms import NORMS
 from ntpprops.cli._analysis import Analysis, CorpusFacts, RunConfig, analyse
 from ntpprops.cli._markdown import measured_markdown
+from ntpprops.cli._norms import measure_run, norm_margins
 from ntpprops.cli._report import jsonable, render_table, write_reports
 from ntpprops.cli.claims import CLAIMS, Claim, ClaimSpec, applicability, check_all, judge
 from ntpprops.cli.claims._base import Facts, Finding, Requirement
@@ -28,6 +32,17 @@ CONFIG = RunConfig(steps=50, regpath_points=2, certify_budget=0.0, stage_budget=
 
 #: A corpus's facts for App. C, as verify's corpus input computes them (H_t non-increasing).
 CORPUS = CorpusFacts({"0": 2.0, "1": 1.25, "2": 0.5}, prediction_events=12, instance_events=12)
+
+
+def _spectral_too_large() -> NTPInstance:
+    """``V = 401``, ``m = d = 3``: the spectral program's block has order ``V + rank H = 404``
+    (> ``SPECTRAL_MAX_ORDER = 400``, refused up front) while the LPs stay tiny."""
+    rng = np.random.default_rng(0)
+    probs = np.zeros((3, 401))
+    probs[0, :2] = [0.5, 0.5]
+    probs[1, 2:5] = [0.2, 0.3, 0.5]
+    probs[2, [0, 7]] = [0.9, 0.1]
+    return NTPInstance(rng.standard_normal((3, 3)), probs)
 
 
 def _instances() -> dict[str, tuple[NTPInstance, RunConfig, CorpusFacts | None]]:
@@ -60,6 +75,12 @@ def _instances() -> dict[str, tuple[NTPInstance, RunConfig, CorpusFacts | None]]
                 np.array([[2, 0, 0], [0, 5, 0], [0, 0, 1]]),
             ),
             CONFIG,
+            None,
+        ),
+        # A norm skipped with its reason (issue 11); no path (52 s here at V = 401).
+        "spectral-too-large": (
+            _spectral_too_large(),
+            dataclasses.replace(CONFIG, regpath_points=0),
             None,
         ),
     }
@@ -253,10 +274,19 @@ MEASURED_KEYS_0_1 = {
 }  # fmt: skip
 
 
+#: Keys added since 0.1, after the old ones (report.json only gains keys).
+MEASURED_KEYS_ADDED = {
+    "obs-ngd": (
+        "margin_fraction", "margin_lead", "approached_norm", "approached_reason",
+        "norm_optimum", "norms_skipped", "eq4_residual_final", "gd_margin_fraction",
+    ),
+}  # fmt: skip
+
+
 def test_measured_keys_are_those_of_report_json_0_1(judged):
     paper = judged["paper"]
     for tag, keys in MEASURED_KEYS_0_1.items():
-        assert tuple(paper[tag].measured) == keys, tag
+        assert tuple(paper[tag].measured) == keys + MEASURED_KEYS_ADDED.get(tag, ()), tag
 
 
 def test_report_md_details_are_lists_and_tables():
@@ -268,8 +298,10 @@ def test_report_md_details_are_lists_and_tables():
             "norm": {"1000": 7.5, "10000": 14.25},
             "entropy_by_context_length": {"0": 2.0, "1": 1.0},
             "certification": {"steps": 7, "monotone": True, "lr": 0.25, "dist_tol": 0.01},
+            "norms_skipped": {},
         }
     )
+    assert "- norms_skipped: none" in lines
     assert "- lr: 0.5" in lines
     assert "| quantity | B = 1 | B = 10 |" in lines and "| excess | 0.25 | 0.125 |" in lines
     assert "| quantity | k = 1000 | k = 10000 |" in lines and "| norm | 7.5 | 14.25 |" in lines
@@ -292,3 +324,115 @@ def test_report_md_shows_headlines_and_details_not_dict_dumps(tmp_path, analyses
     assert [c["measured"] for c in document["claims"]] == [
         jsonable(dict(c.measured)) for c in claims
     ]
+
+
+# -- issue 11: the observations measured in every norm ------------------------------------
+
+OBSERVATIONS = ("obs-ngd", "obs-adam")
+
+
+def _dual_norm_of_atoms(inst: NTPInstance, norm: str) -> float:
+    """``max_i ||A_i||_*`` over the atoms ``A_i = (e_z - e_v) h_j^T`` (any z != v): a rank-one
+    matrix with entries ``+-h_j`` in two rows, so its dual norms are closed-form."""
+    H = inst.embeddings
+    per_context = {
+        "l2": np.sqrt(2.0) * np.linalg.norm(H, axis=1),  # Frobenius
+        "max": 2.0 * np.abs(H).sum(axis=1),  # dual of max: entrywise sum
+        "l1": np.abs(H).max(axis=1),  # dual of l1: entrywise max
+        "spectral": np.sqrt(2.0) * np.linalg.norm(H, axis=1),  # nuclear of a rank-one matrix
+    }[norm]
+    return float(per_context.max())
+
+
+@pytest.mark.parametrize("tag", OBSERVATIONS)
+@pytest.mark.parametrize("name", ["paper", "spectral-too-large"])
+def test_observations_report_each_norm_and_the_one_approached(analyses, judged, name, tag):
+    a, claim = analyses[name], judged[name][tag]
+    m = claim.measured
+    fractions, skipped = m["margin_fraction"], m["norms_skipped"]
+    # Every norm is measured or skipped with its reason, never both, never silently.
+    assert set(fractions) | set(skipped) == set(NORMS) and not set(fractions) & set(skipped)
+    assert all(isinstance(why, str) and why for why in skipped.values())
+    expected_skips = {"paper": set(), "spectral-too-large": {"spectral"}}[name]
+    assert set(skipped) == expected_skips
+    if expected_skips:
+        assert "V + rank H = 404 > 400" in skipped["spectral"]
+    run = a.runs[tag.removeprefix("obs-")]
+    for q, fraction in fractions.items():
+        optimum = m["norm_optimum"][q]
+        # Recomputed here from the stored q-optimal solution (its margin is 1 by construction,
+        # so 1 / its normalised margin is its norm), to the rounding of two projections.
+        scale = 1.0 / normalized_margin(a.inst, a.norms.solutions[q], q)
+        assert scale == pytest.approx(optimum, rel=1e-9)
+        assert fraction == pytest.approx(normalized_margin(a.inst, run.W, q) * scale, rel=1e-9)
+        # A sane range: at most 1 up to the certificate's relative gap; at least
+        # -max_i ||A_i||_* ||W_q||_q, since |<A_i, W>| <= ||A_i||_* ||W||.
+        assert fraction <= 1.0 + a.norms.gaps[q] + 1e-12
+        assert fraction >= -_dual_norm_of_atoms(a.inst, q) * optimum
+    leads, approached = m["margin_lead"], m["approached_norm"]
+    assert set(leads) == set(fractions)
+    if approached is None:
+        assert m["approached_reason"] and not any(v > 0 for v in leads.values())
+    else:
+        assert approached in fractions and leads[approached] == max(leads.values()) > 0
+    # The headline digests the same numbers, norm by norm, then the approached norm.
+    for q in NORMS:
+        label = "spec" if q == "spectral" else q
+        shown = f"{label} n/a" if q in skipped else f"{label} {fractions[q]:.3g}"
+        assert shown in claim.headline, (q, claim.headline)
+    assert f"-> {approached or 'none'};" in claim.headline
+    assert claim.status == "observed"
+
+
+def test_each_optimum_approaches_its_own_norm(analyses):
+    """The readout on known answers: a run sitting at the q-optimal solution beats every
+    other optimum in q (lead 1 - best rival > 0 when the optima differ, as on this
+    instance) and no other norm, whose best rival includes that very solution (lead <= 0)."""
+    a = analyses["paper"]
+    norms = a.norms
+    assert set(norms.solutions) == set(NORMS)
+    for q, W in norms.solutions.items():
+        start = train(a.inst, "gd", steps=0, init=W, record=[0], limits=False)
+        measured = measure_run(a.inst, start, norms.optima, norms.cross)
+        assert measured.approached == q, (q, measured)
+        assert measured.fractions[q] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_norms_out_of_stage_budget_are_skipped_with_the_reason(analyses):
+    a = analyses["paper"]
+    # 1 ns cannot cover one solve: every norm beyond l2 is skipped, l2 (W^mm) is kept.
+    short_of_time = norm_margins(a.inst, a.svm, "", a.runs, budget=1e-9)
+    assert set(short_of_time.optima) == {"l2"}
+    assert set(short_of_time.skipped) == {"max", "l1", "spectral"}
+    assert all("stage budget" in why for why in short_of_time.skipped.values())
+    assert "--stage-budget" in short_of_time.budget_note
+    claims = {c.id: c for c in check_all(dataclasses.replace(a, norms=short_of_time))}
+    for tag in OBSERVATIONS:
+        m = claims[tag].measured
+        # One norm cannot be told from the others: no approached norm, and the reason says so.
+        assert m["approached_norm"] is None and "two norms" in m["approached_reason"]
+        assert "max n/a" in claims[tag].headline and "-> none;" in claims[tag].headline
+
+
+def test_a_projection_too_slow_for_the_budget_is_refused_up_front(analyses, monkeypatch):
+    from ntpprops._limits import ProjectionCost
+    from ntpprops.cli import _norms
+
+    a = analyses["paper"]
+    # A set-up of 1e12 flops (~1000 s at the assumed 1e9 flop/s) cannot fit a 10 s budget:
+    # nothing is solved or measured, and the report says why.
+    monkeypatch.setattr(_norms, "projection_cost", lambda inst: ProjectionCost(1e12, 0.0, 7))
+    refused = norm_margins(a.inst, a.svm, "", a.runs, budget=10.0)
+    assert refused.optima == {} and set(refused.skipped) == set(NORMS)
+    assert "n_F = 7" in refused.budget_note and "--stage-budget" in refused.budget_note
+    assert all(r.fractions == {} and r.approached is None for r in refused.runs.values())
+    assert all(math.isfinite(r.eq4_residual) for r in refused.runs.values())  # norm-free
+
+
+def test_no_norm_is_measured_without_a_max_margin_problem(judged):
+    for tag in OBSERVATIONS:
+        m = judged["non-separable"][tag].measured
+        assert m["margin_fraction"] == {} and m["approached_norm"] is None
+        assert set(m["norms_skipped"]) == set(NORMS)
+        assert all("not NTP-separable" in why for why in m["norms_skipped"].values())
+        assert judged["non-separable"][tag].headline.startswith("no norm optimum")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ntpprops import OPTIMIZERS, train
+from ntpprops import OPTIMIZERS, NTPInstance, train
 from ntpprops._steepest import (
     NEWTON_SCHULZ_COEFFS,
     newton_schulz,
@@ -167,3 +167,41 @@ def test_registered_methods_train(name):
     run = train(inst, name, steps=50, lr=0.1, record=[0, 50], limits=False)
     # Each is a descent method for small enough steps: the loss went down.
     assert np.isfinite(run.loss).all() and run.loss[-1] < run.loss[0]
+
+
+#: (method, the norm of its one-hot limit, whether the plain residual visibly drifts here):
+#: signum's momentum keeps the sign of the frozen row for thousands of steps and every
+#: drift of nsd-l1 stays on the (non-unique) l1-optimal face, so those two only check the
+#: exact run.
+SIGN_TYPE = [
+    ("sign", "max", True),
+    ("nsd-max", "max", True),
+    ("nsd-l2", "l2", True),
+    ("nsd-spectral", "spectral", True),
+    ("signum", "max", False),
+    ("nsd-l1", "l1", False),
+]
+
+
+@pytest.mark.parametrize(("name", "norm", "drifts"), SIGN_TYPE)
+def test_train_keeps_sign_type_directions_once_the_residual_is_below_eps(name, norm, drifts):
+    from ntpprops._norm_margins import margin_fraction
+    from ntpprops._optim import EXACT_RESIDUAL_METHODS, _resolve_optimizer, run_optimizer
+
+    # One-hot, m = 1, h = (1, 1): every method's first step is a multiple of
+    # (e_0 - e_1) h^T (nsd-l1: entry (0, 0) of the tie), optimal in its norm, and the exact
+    # residual keeps that sign pattern at every later step, so the direction never moves:
+    # the fraction stays 1 up to rounding (12 digits of room). lr = 1 takes the margin far
+    # past the ~37 nats where q_1 < eps within the 3000 steps (decayed or not).
+    one_hot = NTPInstance([[1.0, 1.0]], [[1.0, 0.0]])
+    assert name in EXACT_RESIDUAL_METHODS
+    run = train(one_hot, name, steps=3000, lr=1.0, record=[3000], limits=False)
+    assert abs(margin_fraction(one_hot, run.W, norm) - 1.0) <= 1e-12
+    if drifts:
+        # The plain in-place softmax rounds q_0 - p_0 to 0 once q_1 < eps: row 0 freezes
+        # while row 1 keeps moving, and the direction drifts off the optimum.
+        optimizer, _ = _resolve_optimizer(one_hot, name, 1.0)
+        plain = run_optimizer(
+            one_hot, optimizer, np.zeros((2, 2)), 3000, np.array([3000]), lambda *args: None
+        )
+        assert margin_fraction(one_hot, plain, norm) < 0.99

@@ -33,6 +33,7 @@ from ntpprops._svm_norms import (
     duality_certificate,
     matrix_norm,
     optimal_face_width,
+    solve_norm_svm,
 )
 
 OTHER_NORMS = ("max", "l1", "spectral")
@@ -281,3 +282,19 @@ def test_spectral_size_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_svm_norms, "SPECTRAL_MAX_ORDER", 3)
     with pytest.raises(SolverError, match="semidefinite block"):
         _svm_norms.solve_norm_svm(random_instance(0), "spectral")
+
+
+@pytest.mark.parametrize("norm", ["max", "l1", "spectral"])
+def test_a_time_limit_is_a_typed_error_not_a_hang(norm: str) -> None:
+    inst = random_instance(2, m=5, V=6, d=7, support=3)
+    with pytest.raises(ValueError, match="max_seconds"):
+        solve_norm_svm(inst, norm, max_seconds=0.0)
+    # 1 ns cannot even cover building the constraints: refused before the solver starts.
+    with pytest.raises(SolverError, match="max_seconds"):
+        solve_norm_svm(inst, norm, max_seconds=1e-9)
+    # A generous limit changes nothing: the certified optimum is the unlimited one's.
+    limited = solve_norm_svm(inst, norm, max_seconds=600.0)
+    assert limited.certificate.ok
+    assert limited.certificate.upper == pytest.approx(
+        1.0 / ntp_svm_result(inst, norm=norm).margin, rel=GAP_RTOL[norm]
+    )

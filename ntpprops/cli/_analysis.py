@@ -27,6 +27,7 @@ from ntpprops._regpath import RegularizationPath
 from ntpprops._separability import SeparabilityResult, is_separable
 from ntpprops._svm import SVMResult, ntp_svm_result
 from ntpprops.cli._controls import Controls, run_controls
+from ntpprops.cli._norms import NormMargins, norm_margins
 from ntpprops.cli._stages import (
     PAPER_GD_LR,
     PLATEAU_RATIO,
@@ -145,6 +146,10 @@ class Analysis:
         asked, what ran and why.
     step_seconds : mapping of str to float
         Seconds per step of each optimizer, as its probe measured them.
+    norms : NormMargins
+        The NTP-SVM optimum in each norm (``l2``, ``max``, ``l1``, ``spectral``; a norm that
+        could not be solved within ``config.stage_budget`` is skipped with the reason) and
+        every run's last iterate measured against them (issue 11; read by the observations).
     """
 
     inst: NTPInstance
@@ -167,6 +172,7 @@ class Analysis:
     sep_error: str = ""
     scaled: Mapping[str, str] = field(default_factory=dict)
     step_seconds: Mapping[str, float] = field(default_factory=dict)
+    norms: NormMargins = field(default_factory=NormMargins)
 
     @property
     def separable(self) -> bool | None:
@@ -196,7 +202,7 @@ def regpath_norms(w_star: FloatArray | None, points: int) -> FloatArray:
 
 def stage_count(config: RunConfig) -> int:
     """Upper bound on the number of stages :func:`analyse` announces."""
-    return 6 + len(config.optimizers)
+    return 7 + len(config.optimizers)
 
 
 def analyse(
@@ -205,8 +211,8 @@ def analyse(
     stage: Callable[[str, float | None], None] = lambda label, eta: None,
     corpus: CorpusFacts | None = None,
 ) -> Analysis:
-    """Compute ``W*``, separability, ``W^mm``, the training runs, the regularisation path, the
-    GD plateau, the certification and the controls.
+    """Compute ``W*``, separability, ``W^mm``, the training runs, the NTP-SVMs in other norms,
+    the regularisation path, the GD plateau, the certification and the controls.
 
     Parameters
     ----------
@@ -255,6 +261,14 @@ def analyse(
             partial(train, inst, method=name, steps=fit.steps, lr=rate, init=w0, limits=limits),
             fit.expected,
         )
+    by_norm = timed(
+        "norm optima",
+        lambda: norm_margins(
+            inst, svm, _no_svm_reason(inst, sep, sep_error), runs, config.stage_budget
+        ),
+    )
+    if by_norm.budget_note:
+        scaled["norm optima"] = by_norm.budget_note
     path, path_error = None, ""
     if config.regpath_points > 0 and svm is not None and compat:
         norms = regpath_norms(compat.w_star, config.regpath_points)
@@ -316,6 +330,7 @@ def analyse(
         sep_error=sep_error,
         scaled=_frozen(scaled),
         step_seconds=_frozen(step_seconds),
+        norms=by_norm,
     )
 
 
@@ -326,6 +341,17 @@ def _separability(inst: NTPInstance, budget: float) -> tuple[SeparabilityResult 
         return is_separable(inst, max_seconds=budget if budget > 0 else None), ""
     except SolverError as exc:
         return None, str(exc)
+
+
+def _no_svm_reason(inst: NTPInstance, sep: SeparabilityResult | None, sep_error: str) -> str:
+    """Why the analysis has no ``W^mm`` (given that it has none)."""
+    if sep is None:
+        return f"separability undecided ({sep_error})"
+    if not sep.separable:
+        return "not NTP-separable"
+    if bool(np.all(inst.supports)):
+        return "every support is the whole vocabulary, so there is no margin (6b) to maximise"
+    return "the NTP-SVM solver found no solution"
 
 
 def _svm_or_none(inst: NTPInstance) -> SVMResult | None:

@@ -54,7 +54,7 @@ def measured_markdown(measured: Mapping[str, Any]) -> list[str]:
     Scalars become a list; lists of numbers of one length become one table (a row per
     quantity, a column per point, headed by the axis ``B``, ``gamma`` or ``R`` when
     measured); mappings of numbers with the same keys (checkpoints ``k``) one table with a
-    column per key; other mappings a nested list.
+    column per key; other mappings a nested list; an empty one "none".
     """
     scalars: list[str] = []
     series: dict[int, list[tuple[str, list[Any]]]] = {}
@@ -63,6 +63,8 @@ def measured_markdown(measured: Mapping[str, Any]) -> list[str]:
     for name, value in measured.items():
         if _is_scalar(value):
             scalars.append(f"- {_md(name)}: {_cell(value)}")
+        elif isinstance(value, (Mapping, list, tuple)) and not value:
+            scalars.append(f"- {_md(name)}: none")  # e.g. no norm skipped
         elif isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value):
             series.setdefault(len(value), []).append((name, list(value)))
         elif isinstance(value, Mapping) and all(_is_scalar(v) for v in value.values()):
