@@ -64,10 +64,11 @@ def _first_exact(candidates: list[str], rebuilds: Callable[[Any], bool], fallbac
 def instance_repr(inst: NTPInstance) -> str:
     """``NTPInstance(embeddings=[[...]], probs=[[...]], context_weights=[...])``.
 
-    Unlike ``repr(inst)`` (a readable summary that may print ``context_weights=uniform``),
-    this is valid Python: ``eval`` of it with ``NTPInstance`` in scope rebuilds an equal
-    instance (floats are printed with their shortest round-trip repr), ready to paste into
-    ``@example(...)``.
+    Like ``repr(inst)`` it is valid Python: ``eval`` of it with ``NTPInstance`` in scope
+    rebuilds an equal instance (floats are printed with their shortest round-trip repr), ready
+    to paste into ``@example(...)``. It leaves out the summary fields (``m``, ``S``,
+    ``entropy``) and writes rows as the integer ratios they were drawn from when those
+    rebuild them exactly (``[1 / 3, 2 / 3]``).
     """
     H, P, pi = inst.embeddings, inst.probs, inst.context_weights
     probs = _first_exact(
