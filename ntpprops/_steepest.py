@@ -17,7 +17,7 @@ rule of each method, against its textbook form; the theorems' exact constants, t
 on ``a`` and on the momentum parameter, and the rates are the paper's (we state them as
 summarised in its abstract and public notes, not re-derived: "a in (0, 1]" and the margin gap
 ``O(1/sqrt(t))``-type rate at ``a = 1/2``). For NTP data (soft labels, constraint (6a)) none of
-this is proven: THEORY.md, "Beyond the paper".
+this is proven: docs/theory.md, "Beyond the paper".
 
 Schedule. Every factory takes ``lr = eta_0`` and ``decay = a``: step ``t = 0, 1, ...`` uses
 ``eta_t = eta_0 (t + 1)^{-a}`` (``a = 0``: constant). Since each update is linear in the step

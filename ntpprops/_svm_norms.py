@@ -1,6 +1,6 @@
 """The NTP-SVM in other norms: ``min ||W||`` subject to (6a) and (6b), with a duality certificate.
 
-For a norm ``||.||`` on ``R^{V x d}`` the ``||.||``-NTP-SVM (THEORY.md, "Beyond the paper") is
+For a norm ``||.||`` on ``R^{V x d}`` the ``||.||``-NTP-SVM (docs/theory.md, "Beyond the paper") is
 
     min ||W||   s.t.   (6a) <W, E_e> = 0 for the generators E_e of F,
                        (6b) <W, A_i> >= 1 for the out-of-support atoms A_i,

@@ -296,7 +296,7 @@ def _adam_aligns(inst: NTPInstance) -> bool:
     return bool(run.cos_mm_corrected[-1] >= ADAM_MIN_COS)
 
 
-# -- beyond gradient descent: max-margin in other norms (THEORY.md, "Beyond the paper") ----
+# -- beyond gradient descent: max-margin in other norms (docs/theory.md, "Beyond the paper") ----
 
 #: Budget of the norm conjectures: steps from W_0 = 0, and the fraction of the optimal
 #: q-margin asked of P_perp W_N (ntpprops.margin_fraction).
