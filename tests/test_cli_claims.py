@@ -36,7 +36,7 @@ CORPUS = CorpusFacts({"0": 2.0, "1": 1.25, "2": 0.5}, prediction_events=12, inst
 
 def _spectral_too_large() -> NTPInstance:
     """``V = 401``, ``m = d = 3``: the spectral program's block has order ``V + rank H = 404``
-    (> ``SPECTRAL_MAX_ORDER = 400``, refused up front) while the LPs stay tiny."""
+    (> ``SPECTRAL_MAX_ORDER = 120``, refused up front) while the LPs stay tiny."""
     rng = np.random.default_rng(0)
     probs = np.zeros((3, 401))
     probs[0, :2] = [0.5, 0.5]
@@ -356,7 +356,7 @@ def test_observations_report_each_norm_and_the_one_approached(analyses, judged, 
     expected_skips = {"paper": set(), "spectral-too-large": {"spectral"}}[name]
     assert set(skipped) == expected_skips
     if expected_skips:
-        assert "V + rank H = 404 > 400" in skipped["spectral"]
+        assert "V + rank H = 404 > 120" in skipped["spectral"]
     run = a.runs[tag.removeprefix("obs-")]
     for q, fraction in fractions.items():
         optimum = m["norm_optimum"][q]
