@@ -12,14 +12,12 @@ import math
 from decimal import Decimal, localcontext
 
 import numpy as np
+from _oracles import EPS
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ntpprops import NTPInstance, ce_grad, ce_loss, excess_loss
 from ntpprops import strategies as nst
-
-EPS = float(np.finfo(np.float64).eps)
-
 
 # -- references from the definitions -------------------------------------------------------
 
