@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 from _builders import random_probs
-from _dense_reference import dense_project_f, dense_w_star, pair_generators
+from _oracles import EPS, dense_w_star, pair_generators, project_f_dense
 
 from ntpprops import (
     CompatibilityResult,
@@ -29,8 +29,6 @@ from ntpprops import (
     w_star,
 )
 from ntpprops._subspace import f_generators, gram_factor
-
-EPS = np.finfo(np.float64).eps
 
 
 def compatible_instance(family: str, seed: int) -> NTPInstance:
@@ -106,7 +104,7 @@ def test_w_star_solves_eq_4_and_lies_in_f(family, seed):
     assert np.max(np.abs(eq4_residuals(inst, W)), initial=0.0) <= tol
     assert is_compatible(inst).residual <= tol
     np.testing.assert_allclose(project_f_perp(inst, W), 0.0, rtol=0, atol=tol)
-    np.testing.assert_allclose(dense_project_f(inst, W), W, rtol=0, atol=tol)
+    np.testing.assert_allclose(project_f_dense(inst, W), W, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize(("family", "seed"), CASES, ids=CASE_IDS)
@@ -269,6 +267,34 @@ def test_incompatibility_bound_rejects_malformed_certificates():
     with pytest.raises(InvalidInstanceError, match="finite"):
         incompatibility_bound(inst, [np.nan, 1.0])
     assert incompatibility_bound(inst, np.zeros(2)) == 0.0  # proves nothing
+
+
+def _two_rays(a: float, rel: float) -> NTPInstance:
+    """``h = 1`` and ``h = 2`` (d = 1, V = 2, full supports) with log-ratios ``a`` and
+    ``2 a (1 + rel)``: Eq. 4 asks ``w = a`` and ``2 w = 2 a (1 + rel)`` for
+    ``w = W_0 - W_1``, so it holds exactly only at ``rel = 0`` and fails by ``a rel``."""
+    ratios = np.array([a, 2 * a * (1 + rel)])
+    P = np.stack([1 / (1 + np.exp(-ratios)), 1 / (1 + np.exp(ratios))], axis=1)
+    return NTPInstance([[1.0], [2.0]], P)
+
+
+def test_compatibility_tolerance_scales_with_the_size_of_the_equation():
+    from ntpprops._compat import COMPAT_RTOL
+
+    # With a = 10 the generator g = (e_0 - e_1) h has ||g|| = sqrt 2 |h|, b_g = a (or 2 a),
+    # ||W|| ||g|| = |w| |h| ~ b_g: the documented tolerance COMPAT_RTOL (1 + |b_g| + ||W|| ||g||)
+    # is ~21 COMPAT_RTOL on the first equation (~41 on the second, whose residual is twice as
+    # big: the same ratio), while the residual is a rel. A relative miss 4x inside the scaled
+    # tolerance is rounding; 4x outside is a real inconsistency.
+    a = 10.0
+    scale = 1 + 2 * a
+    inside = _two_rays(a, 0.25 * COMPAT_RTOL * scale / a)
+    outside = _two_rays(a, 4.0 * COMPAT_RTOL * scale / a)
+    assert is_compatible(inside).compatible
+    assert not is_compatible(outside).compatible
+    # And the unscaled size of the miss would have been read the other way: the residual of
+    # `inside` is ~5 COMPAT_RTOL, far above COMPAT_RTOL itself.
+    assert is_compatible(inside).residual >= 4 * COMPAT_RTOL
 
 
 def test_cached_result_is_shared_and_read_only():

@@ -27,6 +27,7 @@ from ntpprops._separability import (
     SeparabilityResult,
     raw_margin,
     separability_certificate_bound,
+    separation_atoms,
 )
 from ntpprops._svm import KKT_RTOL, kkt_report
 from ntpprops._svm_cvxpy import solve_cvxpy
@@ -81,13 +82,29 @@ def test_hand_derived_solutions(name, method):
 
 CASES = [(8, 5, 10, 2), (12, 6, 14, 3), (6, 4, 3, 2), (10, 5, 4, 1), (30, 6, 40, 4)]
 
+#: Seeds whose ``random_support_instance`` is separable, per case (``d > m`` makes every seed
+#: separable by Lemma 1; the two ``d < m`` cases were searched once). Listing them, rather
+#: than skipping non-separable seeds, keeps every case from silently checking nothing: before,
+#: ``(6, 4, 3, 2)`` met no separable seed in ``range(4)`` and ran no check at all.
+SEPARABLE_SEEDS = {
+    (8, 5, 10, 2): (0, 1, 2, 3),
+    (12, 6, 14, 3): (0, 1, 2, 3),
+    (6, 4, 3, 2): (6,),
+    (10, 5, 4, 1): (0, 1, 2, 4),
+    (30, 6, 40, 4): (0, 1, 2, 3),
+}
+
+
+def _separable_cases(m: int, V: int, d: int, S: int, limit: int) -> list[NTPInstance]:
+    instances = [random_support_instance(m, V, d, S, seed) for seed in SEPARABLE_SEEDS[m, V, d, S]]
+    for inst in instances:
+        assert is_separable(inst), "a listed seed is not separable"
+    return instances[:limit]
+
 
 @pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
 def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
-    for seed in range(4):
-        inst = random_support_instance(m, V, d, S, seed)
-        if not is_separable(inst):
-            continue
+    for inst in _separable_cases(m, V, d, S, limit=4):
         ours = ntp_svm_result(inst)
         raw = solve_cvxpy(inst, polish=False)
         assert raw is not None
@@ -129,10 +146,7 @@ def test_one_hot_matches_crammer_singer_svm():
 
 @pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
 def test_solution_passes_kkt_and_margin_identities(m, V, d, S):
-    for seed in range(3):
-        inst = random_support_instance(m, V, d, S, seed)
-        if not is_separable(inst):
-            continue
+    for inst in _separable_cases(m, V, d, S, limit=3):
         result = ntp_svm_result(inst)
         assert isinstance(result, SVMResult)
         kkt = result.kkt
@@ -157,6 +171,27 @@ def test_kkt_report_detects_perturbations():
     bumped = duals.copy()
     bumped[np.argmin(duals)] += 1e-3 * duals.max()
     assert not kkt_report(inst, W, bumped).ok
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kkt_report_never_certifies_the_zero_matrix(seed):
+    # W = 0 violates every margin constraint (6b): no multipliers can make it a KKT point,
+    # whatever they are (the true duals of W^mm, zeros, or anything else).
+    inst = random_support_instance(8, 5, 10, 2, seed=seed)
+    result = ntp_svm_result(inst)
+    zero = np.zeros(inst.weight_shape)
+    for duals in (result.duals, np.zeros_like(result.duals), np.ones_like(result.duals)):
+        report = kkt_report(inst, zero, duals)
+        assert not report.ok
+        assert report.primal_infeasibility >= 1.0  # every margin of W = 0 is 0: violated by 1
+
+
+def test_kkt_report_needs_multipliers():
+    # The primal W^mm with all-zero duals: stationarity W = P_perp(sum lambda A) fails.
+    inst = random_support_instance(8, 5, 10, 2, seed=0)
+    W = ntp_svm_result(inst).W
+    report = kkt_report(inst, W, np.zeros(len(separation_atoms(inst))))
+    assert not report.ok and report.primal_infeasibility <= KKT_RTOL
 
 
 def test_solution_ignores_context_weights_and_in_support_probabilities():
