@@ -8,6 +8,7 @@ generators built in the test.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -244,6 +245,12 @@ def test_w_star_raises_with_the_certificate(H, P):
     evidence = info.value.certificate
     assert isinstance(evidence, CompatibilityResult) and not evidence.compatible
     np.testing.assert_array_equal(evidence.certificate, is_compatible(inst).certificate)
+    # The message's number is the proven bound 1 / ||sum_g y_g g|| of that certificate.
+    printed = re.search(r"\|\|W\|\| >= (\S+) ", str(info.value))
+    assert printed is not None
+    norm = evidence.certificate_norm
+    proven = math.inf if norm == 0.0 else 1.0 / norm
+    assert float(printed.group(1)) == pytest.approx(proven, rel=5e-3)  # printed with %.3g
 
 
 @pytest.mark.parametrize(("family", "seed"), CASES, ids=CASE_IDS)
@@ -295,6 +302,23 @@ def test_compatibility_tolerance_scales_with_the_size_of_the_equation():
     # And the unscaled size of the miss would have been read the other way: the residual of
     # `inside` is ~5 COMPAT_RTOL, far above COMPAT_RTOL itself.
     assert is_compatible(inside).residual >= 4 * COMPAT_RTOL
+
+
+def test_compatibility_tolerance_floor_on_a_near_zero_equation():
+    from ntpprops._compat import COMPAT_RTOL
+
+    # One embedding h = 1 twice, with log-ratios 0 and eps: whichever of the two equations
+    # the factorisation keeps, w = W_0 - W_1 solves it exactly and the other misses by eps,
+    # against COMPAT_RTOL (1 + |b_g| + ||W|| ||g||) = COMPAT_RTOL (1 + O(eps)): the floor 1
+    # dominates. So eps = 0.7 COMPAT_RTOL is rounding and eps = 1.5 COMPAT_RTOL a real
+    # inconsistency.
+    def rays(eps: float) -> NTPInstance:
+        ratios = np.array([0.0, eps])
+        P = np.stack([1 / (1 + np.exp(-ratios)), 1 / (1 + np.exp(ratios))], axis=1)
+        return NTPInstance([[1.0], [1.0]], P)
+
+    assert is_compatible(rays(0.7 * COMPAT_RTOL)).compatible
+    assert not is_compatible(rays(1.5 * COMPAT_RTOL)).compatible
 
 
 def test_cached_result_is_shared_and_read_only():

@@ -54,6 +54,7 @@ __all__ = [
     "f_curvature",
     "genie_constant",
     "logit_rounding",
+    "loss_rounding",
     "margin_upper_bound",
     "out_margins",
     "support_spread",
@@ -71,6 +72,23 @@ COMPATIBLE = st.one_of(
     nst.separable_instances(overparameterized=False, max_contexts=5),
     nst.full_support_instances(compatible=True),
 )
+
+# -- rounding -------------------------------------------------------------------------------------
+
+
+def loss_rounding(inst: NTPInstance, W: np.ndarray) -> float:
+    """Absolute rounding bound for one evaluation of ``CE``, ``H`` or the KL sum.
+
+    Each logit is a length-``d`` dot product, wrong by at most ``d eps |w||h|`` (Higham);
+    ``-log q`` adds ``eps`` relative on the log-partition; ``log p`` is correctly rounded.
+    Every term is then weighted by ``pi_j p_jz`` (summing to 1), so the total error is below
+    ``4 (d + 2) eps (max |logit scale| + max |log p| + 1)``; doubled for the two computations
+    being compared.
+    """
+    logit_scale = float(np.abs(W).sum(axis=1).max() * np.abs(inst.embeddings).max(initial=0.0))
+    log_p = np.log(inst.probs[inst.supports])
+    return 8.0 * (inst.dim + 2) * EPS * (logit_scale + float(np.abs(log_p).max()) + 1.0)
+
 
 # -- margins, by brute force ----------------------------------------------------------------
 

@@ -11,21 +11,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _checks import COMPATIBLE, f_curvature
+from _checks import COMPATIBLE, f_curvature, loss_rounding
 from _oracles import EPS, naive_ce_f, project_f_dense, project_perp_dense
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from ntpprops import NTPInstance, ce_f_loss, ce_loss, w_star
 from ntpprops import strategies as nst
-
-
-def loss_rounding(inst: NTPInstance, W: np.ndarray) -> float:
-    """Absolute rounding bound of one loss evaluation: logits err by ``d eps |w||h|``, the
-    log-sum-exp by ``eps`` relative, weights ``pi p`` sum to 1 (as in test_loss_identity)."""
-    logit_scale = float(np.abs(W).sum(axis=1).max() * np.abs(inst.embeddings).max(initial=0.0))
-    log_p = np.log(inst.probs[inst.supports])
-    return 8.0 * (inst.dim + 2) * EPS * (logit_scale + float(np.abs(log_p).max()) + 1.0)
 
 
 @st.composite
