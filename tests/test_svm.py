@@ -6,6 +6,7 @@ primal (raw, unpolished answer) and scikit-learn's Crammer-Singer SVM on one-hot
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -174,6 +175,30 @@ def test_kkt_report_detects_perturbations():
 
 
 @pytest.mark.parametrize("seed", range(3))
+def test_kkt_report_residuals_are_relative(seed):
+    # H -> c H maps atoms A -> c A, so (W / c, lambda / c^2) is the KKT point of the scaled
+    # problem (margins <W / c, c A> unchanged, P_perp(sum lambda / c^2 c A) = W / c). Relative
+    # residuals must not move; a perturbed dual vector makes them O(1e-3), not rounding.
+    inst = random_support_instance(8, 5, 10, 2, seed=seed)
+    result = ntp_svm_result(inst)
+    duals = result.duals.copy()
+    # Two inactive constraints (margin > 1, dual 0) get multipliers of either sign: the dual
+    # and complementarity residuals become O(1e-2), relative to the largest multiplier.
+    first, second = np.argsort(duals)[:2]
+    duals[first], duals[second] = 1e-2 * duals.max(), -1e-2 * duals.max()
+    base = kkt_report(inst, result.W, duals)
+    assert base.complementarity >= 1e-4 and base.dual_infeasibility >= 1e-4
+    for c in (1e-3, 1e3):
+        scaled = inst.replace(embeddings=c * inst.embeddings)
+        report = kkt_report(scaled, result.W / c, duals / c**2)
+        # Every residual is a ratio of quantities computed to ~1e-13 relative (conditioning
+        # of the instance ~1e2 times the n-term sums): 1e-8 relative is room.
+        for name in ("primal_infeasibility", "dual_infeasibility", "complementarity"):
+            assert getattr(report, name) == pytest.approx(getattr(base, name), rel=1e-8, abs=1e-12)
+        assert report.stationarity == pytest.approx(base.stationarity, rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(3))
 def test_kkt_report_never_certifies_the_zero_matrix(seed):
     # W = 0 violates every margin constraint (6b): no multipliers can make it a KKT point,
     # whatever they are (the true duals of W^mm, zeros, or anything else).
@@ -208,6 +233,14 @@ def test_results_are_cached_and_ntp_svm_returns_a_copy():
     W = ntp_svm(inst)
     W[:] = 0.0
     assert np.any(ntp_svm(inst))
+
+
+@pytest.mark.parametrize("method", ["active-set", "dual-cd", "cvxpy"])
+def test_solve_time_is_a_duration(method):
+    # A wall-clock duration: positive and finite (a sign slip in the bookkeeping would give
+    # minus the machine's uptime). No bound on its size: timings are not asserted in tests.
+    result = ntp_svm_result(random_support_instance(8, 5, 10, 2, seed=3), method=method)
+    assert math.isfinite(result.solve_time) and result.solve_time > 0.0
 
 
 # -- errors --------------------------------------------------------------------------------
