@@ -120,6 +120,24 @@ def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
         assert relative_error(polished.W, ours.W) <= 1e-10
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_raw_clarabel_active_set_holds_every_clearly_active_constraint(scale):
+    # The unpolished answer's active set (a multiplier above a fraction of the largest) must
+    # keep every constraint the exact solution clearly needs (dual > 1e-4 of the largest:
+    # far above Clarabel's 1e-6 relative dual error), whatever the scale of the data; the
+    # multipliers scale as 1 / scale^2, so a threshold that is not relative to the largest
+    # one drops or keeps them all.
+    inst = random_support_instance(8, 5, 10, 2, seed=1)
+    inst = inst.replace(embeddings=scale * inst.embeddings)
+    ours = ntp_svm_result(inst)
+    raw = solve_cvxpy(inst, polish=False)
+    assert raw is not None
+    _, _, active = raw
+    needed = ours.duals > 1e-4 * ours.duals.max()
+    assert needed.any() and np.all(active[needed])
+    assert not np.all(active), "every constraint active: the threshold selects nothing"
+
+
 def test_one_hot_matches_crammer_singer_svm():
     sklearn_svm = pytest.importorskip("sklearn.svm")
     rng = np.random.default_rng(0)
