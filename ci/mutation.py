@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Module -> the test files that target it (run for each of its mutants).
 TARGETS: dict[str, list[str]] = {
     "_loss": ["tests/test_loss.py", "tests/properties/test_loss_identity.py"],
-    "_subspace": ["tests/test_subspace.py"],
+    "_subspace": ["tests/test_subspace.py", "tests/test_compat.py"],
     "_compat": ["tests/test_compat.py"],
     "_separability": ["tests/test_separability.py", "tests/properties/test_def2.py"],
     "_svm": ["tests/test_svm.py", "tests/test_svm_dual.py"],

@@ -340,3 +340,7 @@ def test_all_zero_embeddings_are_compatible_only_with_uniform_in_support_laws():
     result = is_compatible(skewed)
     assert not result.compatible and result.f_dim == 0
     assert incompatibility_bound(skewed, result.certificate) == math.inf
+    # The violated equation first in line (context 0's only pair), the others satisfied: no
+    # generator may be treated as a solved basis equation when F = {0}.
+    first = NTPInstance(np.zeros((2, 3)), [[0.3, 0.7, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    assert not is_compatible(first).compatible
