@@ -205,6 +205,40 @@ def _run(scratch: Path, tests: list[str], timeout: float) -> tuple[str, float]:
     return status, time.monotonic() - start
 
 
+def _latest(path: str) -> dict[tuple[str, int, str, str], dict[str, object]]:
+    """The last recorded result of each mutant in a results file."""
+    latest: dict[tuple[str, int, str, str], dict[str, object]] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as results:
+            for line in results:
+                record = json.loads(line)
+                if "status" in record:
+                    key = (record["module"], record["line"], record["from"], record["to"])
+                    latest[key] = record
+    return latest
+
+
+def _survivors(path: str) -> set[tuple[str, int, str, str]]:
+    return {key for key, record in _latest(path).items() if record["status"] == "survived"}
+
+
+def summarise(path: str) -> str:
+    """A Markdown table per module from a results file; a re-run mutant's last result counts."""
+    latest = _latest(path)
+    rows = ["| module | sampled | killed | survived |", "| --- | ---: | ---: | ---: |"]
+    survivors = []
+    for module in TARGETS:
+        records = [r for key, r in latest.items() if key[0] == module]
+        if not records:
+            continue
+        survived = [r for r in records if r["status"] == "survived"]
+        rows.append(
+            f"| `{module}` | {len(records)} | {len(records) - len(survived)} | {len(survived)} |"
+        )
+        survivors += [f"- `{module}:{r['line']}` `{r['from']}` -> `{r['to']}`" for r in survived]
+    return "\n".join([*rows, "", "Survivors:", "", *survivors])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", nargs="*", default=list(TARGETS), help="module names")
@@ -222,7 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON-lines results (appended; default: in the temporary directory)",
     )
     parser.add_argument("--list", action="store_true", help="only list the sampled mutants")
+    parser.add_argument("--summarise", action="store_true", help="only tabulate --out")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="re-run only the sampled mutants that --out records as survivors (after adding "
+        "tests: a killed mutant stays killed)",
+    )
     args = parser.parse_args(argv)
+    if args.summarise:
+        print(summarise(args.out))
+        return 0
 
     scratch = None if args.list else _scratch_copy()
     check = "import ntpprops, sys; sys.stdout.write(ntpprops.__file__)"
@@ -235,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the scratch copy is not imported (got {found!r})", file=sys.stderr)
             return 2
     summary = []
-    with open(args.out, "a", encoding="utf-8") as out:
+    with open(os.devnull if args.list else args.out, "a", encoding="utf-8") as out:
         for module in args.modules:
             rel = Path("ntpprops") / f"{module}.py"
             source = (ROOT / rel).read_text(encoding="utf-8")
@@ -243,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
             sample = random.Random(f"{args.seed}:{module}").sample(
                 sites, min(args.per_module, len(sites))
             )
+            if args.survivors:
+                survived = _survivors(args.out)
+                sample = [
+                    site for site in sample if (module, *mutate(source, site)[1:]) in survived
+                ]
+                if not sample:
+                    continue
             tests = TARGETS[module]
             if scratch is not None:
                 # Baseline: the module as ast.unparse writes it (comments dropped, layout

@@ -253,6 +253,23 @@ def test_results_are_cached_and_ntp_svm_returns_a_copy():
     assert np.any(ntp_svm(inst))
 
 
+def test_active_set_size_limit_is_the_documented_one():
+    from ntpprops._svm_active import DENSE_MAX_ENTRIES, active_set_fits
+
+    # rank H = 2 < m = 3 (h_3 = h_1 + h_2), supports of size 2: the min-norm-point matrices
+    # have V r = 2 V rows and max(sum_j (S_j - 1), 4 (V r + 1)) = 8 V + 4 columns, so they fit
+    # while 2 V (8 V + 4) <= DENSE_MAX_ENTRIES. Only the decision is made here: no matrix of
+    # that size is built.
+    def inst(V: int) -> NTPInstance:
+        P = np.zeros((3, V))
+        P[:, :2] = 0.5
+        return NTPInstance([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], P)
+
+    largest = max(V for V in range(2, 20_000) if 2 * V * (8 * V + 4) <= DENSE_MAX_ENTRIES)
+    assert active_set_fits(inst(largest))
+    assert not active_set_fits(inst(largest + 1))
+
+
 @pytest.mark.parametrize("method", ["active-set", "dual-cd", "cvxpy"])
 def test_solve_time_is_a_duration(method):
     # A wall-clock duration: positive and finite (a sign slip in the bookkeeping would give
