@@ -193,16 +193,17 @@ def _scratch_copy() -> Path:
     return dest
 
 
-def _run(scratch: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+def _run(scratch: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
     env = dict(os.environ, PYTHONPATH=str(scratch), HYPOTHESIS_PROFILE="dev", MPLBACKEND="Agg")
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - start
+        return "timeout", time.monotonic() - start, ""
     status = {0: "survived", 1: "killed"}.get(proc.returncode, f"error{proc.returncode}")
-    return status, time.monotonic() - start
+    tail = proc.stdout.decode(errors="replace")[-3000:]
+    return status, time.monotonic() - start, tail
 
 
 def _latest(path: str) -> dict[tuple[str, int, str, str], dict[str, object]]:
@@ -300,11 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                 # changed) must pass, so a failure below is the mutation's, not unparse's.
                 (scratch / rel).write_text(ast.unparse(ast.parse(source)) + "\n", "utf-8")
                 try:
-                    status, base = _run(scratch, tests, 10 * args.timeout)
+                    status, base, tail = _run(scratch, tests, 10 * args.timeout)
                 finally:
                     (scratch / rel).write_text(source, encoding="utf-8")
                 if status != "survived":
-                    print(f"{module}: baseline run {status}; skipped", file=sys.stderr)
+                    print(f"{module}: baseline run {status}; skipped\n{tail}", file=sys.stderr)
                     continue
             counts: dict[str, int] = {}
             for site in sample:
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                 if scratch is not None:
                     (scratch / rel).write_text(mutated, encoding="utf-8")
                     try:
-                        status, took = _run(scratch, tests, max(args.timeout, 4 * base))
+                        status, took, _ = _run(scratch, tests, max(args.timeout, 4 * base))
                     finally:
                         (scratch / rel).write_text(source, encoding="utf-8")
                     record.update(status=status, seconds=round(took, 1), baseline=round(base, 1))

@@ -300,6 +300,17 @@ def test_repr_of_a_small_instance_shows_sizes_and_exact_numbers():
     assert "uniform" in repr(NTPInstance(H2, P2))
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [([1.0, 1.0], [0.5, 0.5]), ([3.0, 3.0], [0.5, 0.5]), ([2.0, 1.0, 1.0], [0.5, 0.25, 0.25])],
+)
+def test_given_weights_are_normalised_to_sum_one(given, expected):
+    # Exact in binary: every weight here is a power of two times the others.
+    H = np.eye(len(given))
+    P = np.eye(len(given), 3)
+    np.testing.assert_array_equal(NTPInstance(H, P, given).context_weights, expected)
+
+
 @pytest.mark.parametrize("gap", [0.5, 1e-6, 1e-12])
 def test_repr_prints_non_uniform_weights_as_numbers(gap):
     # Weights that differ, by a lot or by a little, are not "uniform": the repr must print
