@@ -57,6 +57,11 @@ TARGETS: dict[str, list[str]] = {
     "_instance": ["tests/test_instance.py"],
 }
 
+#: Deselected in every run: fails on rare draws whatever the code (Clarabel's answer is
+#: compared at 1e-5 with a closed form; e.g. g = (0, 0, 2), k = 1 misses by 6e-5), so under
+#: a fixed seed that meets such a draw it would "kill" every mutant.
+DESELECT = ["tests/test_svm_dual.py::test_block_step_solves_its_qp"]
+
 _BINOPS: dict[type, list[type]] = {
     ast.Add: [ast.Sub],
     ast.Sub: [ast.Add],
@@ -199,6 +204,7 @@ def _run(scratch: Path, tests: list[str], timeout: float, seed: int = 0) -> tupl
     # property that fails on rare random draws (as one did) cannot pass for a kill.
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     cmd += [f"--hypothesis-seed={seed}", *tests]
+    cmd += [f"--deselect={test}" for test in DESELECT if test.split("::")[0] in tests]
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, timeout=timeout)
@@ -209,21 +215,22 @@ def _run(scratch: Path, tests: list[str], timeout: float, seed: int = 0) -> tupl
     return status, time.monotonic() - start, tail
 
 
-def _latest(path: str) -> dict[tuple[str, int, str, str], dict[str, object]]:
+def _latest(path: str) -> dict[tuple[object, ...], dict[str, object]]:
     """The last recorded result of each mutant in a results file."""
-    latest: dict[tuple[str, int, str, str], dict[str, object]] = {}
+    latest: dict[tuple[object, ...], dict[str, object]] = {}
     if os.path.exists(path):
         with open(path, encoding="utf-8") as results:
             for line in results:
                 record = json.loads(line)
                 if "status" in record:
                     key = (record["module"], record["line"], record["from"], record["to"])
-                    latest[key] = record
+                    latest[(*key, *record.get("site", []))] = record
     return latest
 
 
 def _survivors(path: str) -> set[tuple[str, int, str, str]]:
-    return {key for key, record in _latest(path).items() if record["status"] == "survived"}
+    latest = _latest(path).items()
+    return {key[:4] for key, record in latest if record["status"] == "survived"}
 
 
 def summarise(path: str) -> str:
@@ -314,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             for site in sample:
                 mutated, line, before, after = mutate(source, site)
                 record = {"module": module, "line": line, "from": before, "to": after}
+                record["site"] = list(site)  # two sites may print alike (same line and text)
                 if scratch is not None:
                     (scratch / rel).write_text(mutated, encoding="utf-8")
                     try:

@@ -205,9 +205,11 @@ def test_bounds_match_their_formula_in_mpmath(inst, log_excess, dist, log_norm):
     else:
         event("alignment bound: finite")
         # Each term of G is a log, a logit of W* or sqrt 2 delta ||h||, rounded to a few EPS
-        # of its size; log(q_low) amplifies q_low's rounding by p / q_low.
-        p, pi = inst.probs[inst.supports], inst.context_weights[np.nonzero(inst.supports)[0]]
-        q_low = p - np.sqrt(excess / (2.0 * pi))
+        # of its size; log(q_low) amplifies q_low's rounding by p / q_low. Only contexts with
+        # an out-of-support token enter the bound (elsewhere q_low may be <= 0).
+        constrained = inst.supports & ~np.all(inst.supports, axis=1)[:, None]
+        p = inst.probs[constrained]
+        q_low = p - np.sqrt(excess / (2.0 * inst.context_weights[np.nonzero(constrained)[0]]))
         logits = np.abs(inst.embeddings @ w_star.T).max()
         size = float(np.abs(np.log(q_low)).max() + 2 * logits + abs(math.log(excess)) + 30)
         size += math.sqrt(2.0) * dist * float(np.linalg.norm(inst.embeddings, axis=1).max())
