@@ -8,7 +8,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 from _builders import one_hot_instance, random_instance
-from _dense_reference import naive_gd
+from _oracles import naive_gd
 
 import ntpprops
 import ntpprops._svm as svm_module

@@ -8,11 +8,12 @@ generators built in the test.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 from _builders import random_probs
-from _dense_reference import dense_project_f, dense_w_star, pair_generators
+from _oracles import EPS, dense_w_star, pair_generators, project_f_dense
 
 from ntpprops import (
     CompatibilityResult,
@@ -29,8 +30,6 @@ from ntpprops import (
     w_star,
 )
 from ntpprops._subspace import f_generators, gram_factor
-
-EPS = np.finfo(np.float64).eps
 
 
 def compatible_instance(family: str, seed: int) -> NTPInstance:
@@ -106,7 +105,7 @@ def test_w_star_solves_eq_4_and_lies_in_f(family, seed):
     assert np.max(np.abs(eq4_residuals(inst, W)), initial=0.0) <= tol
     assert is_compatible(inst).residual <= tol
     np.testing.assert_allclose(project_f_perp(inst, W), 0.0, rtol=0, atol=tol)
-    np.testing.assert_allclose(dense_project_f(inst, W), W, rtol=0, atol=tol)
+    np.testing.assert_allclose(project_f_dense(inst, W), W, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize(("family", "seed"), CASES, ids=CASE_IDS)
@@ -246,6 +245,12 @@ def test_w_star_raises_with_the_certificate(H, P):
     evidence = info.value.certificate
     assert isinstance(evidence, CompatibilityResult) and not evidence.compatible
     np.testing.assert_array_equal(evidence.certificate, is_compatible(inst).certificate)
+    # The message's number is the proven bound 1 / ||sum_g y_g g|| of that certificate.
+    printed = re.search(r"\|\|W\|\| >= (\S+) ", str(info.value))
+    assert printed is not None
+    norm = evidence.certificate_norm
+    proven = math.inf if norm == 0.0 else 1.0 / norm
+    assert float(printed.group(1)) == pytest.approx(proven, rel=5e-3)  # printed with %.3g
 
 
 @pytest.mark.parametrize(("family", "seed"), CASES, ids=CASE_IDS)
@@ -271,6 +276,51 @@ def test_incompatibility_bound_rejects_malformed_certificates():
     assert incompatibility_bound(inst, np.zeros(2)) == 0.0  # proves nothing
 
 
+def _two_rays(a: float, rel: float) -> NTPInstance:
+    """``h = 1`` and ``h = 2`` (d = 1, V = 2, full supports) with log-ratios ``a`` and
+    ``2 a (1 + rel)``: Eq. 4 asks ``w = a`` and ``2 w = 2 a (1 + rel)`` for
+    ``w = W_0 - W_1``, so it holds exactly only at ``rel = 0`` and fails by ``a rel``."""
+    ratios = np.array([a, 2 * a * (1 + rel)])
+    P = np.stack([1 / (1 + np.exp(-ratios)), 1 / (1 + np.exp(ratios))], axis=1)
+    return NTPInstance([[1.0], [2.0]], P)
+
+
+def test_compatibility_tolerance_scales_with_the_size_of_the_equation():
+    from ntpprops._compat import COMPAT_RTOL
+
+    # With a = 10 the generator g = (e_0 - e_1) h has ||g|| = sqrt 2 |h|, b_g = a (or 2 a),
+    # ||W|| ||g|| = |w| |h| ~ b_g: the documented tolerance COMPAT_RTOL (1 + |b_g| + ||W|| ||g||)
+    # is ~21 COMPAT_RTOL on the first equation (~41 on the second, whose residual is twice as
+    # big: the same ratio), while the residual is a rel. A relative miss 4x inside the scaled
+    # tolerance is rounding; 4x outside is a real inconsistency.
+    a = 10.0
+    scale = 1 + 2 * a
+    inside = _two_rays(a, 0.25 * COMPAT_RTOL * scale / a)
+    outside = _two_rays(a, 4.0 * COMPAT_RTOL * scale / a)
+    assert is_compatible(inside).compatible
+    assert not is_compatible(outside).compatible
+    # And the unscaled size of the miss would have been read the other way: the residual of
+    # `inside` is ~5 COMPAT_RTOL, far above COMPAT_RTOL itself.
+    assert is_compatible(inside).residual >= 4 * COMPAT_RTOL
+
+
+def test_compatibility_tolerance_floor_on_a_near_zero_equation():
+    from ntpprops._compat import COMPAT_RTOL
+
+    # One embedding h = 1 twice, with log-ratios 0 and eps: whichever of the two equations
+    # the factorisation keeps, w = W_0 - W_1 solves it exactly and the other misses by eps,
+    # against COMPAT_RTOL (1 + |b_g| + ||W|| ||g||) = COMPAT_RTOL (1 + O(eps)): the floor 1
+    # dominates. So eps = 0.7 COMPAT_RTOL is rounding and eps = 1.5 COMPAT_RTOL a real
+    # inconsistency.
+    def rays(eps: float) -> NTPInstance:
+        ratios = np.array([0.0, eps])
+        P = np.stack([1 / (1 + np.exp(-ratios)), 1 / (1 + np.exp(ratios))], axis=1)
+        return NTPInstance([[1.0], [1.0]], P)
+
+    assert is_compatible(rays(0.7 * COMPAT_RTOL)).compatible
+    assert not is_compatible(rays(1.5 * COMPAT_RTOL)).compatible
+
+
 def test_cached_result_is_shared_and_read_only():
     inst = compatible_instance("generic", 0)
     first, second = is_compatible(inst), is_compatible(inst)
@@ -290,3 +340,7 @@ def test_all_zero_embeddings_are_compatible_only_with_uniform_in_support_laws():
     result = is_compatible(skewed)
     assert not result.compatible and result.f_dim == 0
     assert incompatibility_bound(skewed, result.certificate) == math.inf
+    # The violated equation first in line (context 0's only pair), the others satisfied: no
+    # generator may be treated as a solved basis equation when F = {0}.
+    first = NTPInstance(np.zeros((2, 3)), [[0.3, 0.7, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    assert not is_compatible(first).compatible

@@ -300,6 +300,30 @@ def test_repr_of_a_small_instance_shows_sizes_and_exact_numbers():
     assert "uniform" in repr(NTPInstance(H2, P2))
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [([1.0, 1.0], [0.5, 0.5]), ([3.0, 3.0], [0.5, 0.5]), ([2.0, 1.0, 1.0], [0.5, 0.25, 0.25])],
+)
+def test_given_weights_are_normalised_to_sum_one(given, expected):
+    # Exact in binary: every weight here is a power of two times the others.
+    H = np.eye(len(given))
+    P = np.eye(len(given), 3)
+    np.testing.assert_array_equal(NTPInstance(H, P, given).context_weights, expected)
+
+
+@pytest.mark.parametrize("gap", [0.5, 1e-6, 1e-12])
+def test_repr_prints_non_uniform_weights_as_numbers(gap):
+    # Weights that differ, by a lot or by a little, are not "uniform": the repr must print
+    # them, exactly enough to rebuild the instance's weights.
+    inst = NTPInstance(H2, P2, [1.0, 1.0 + gap])
+    text = repr(inst)
+    assert "uniform" not in text
+    printed = re.search(r"context_weights=\[([^\]]*)\]", text)
+    assert printed is not None, text
+    values = np.array([float(x) for x in printed.group(1).split(",")])
+    np.testing.assert_array_equal(values, inst.context_weights)
+
+
 def test_repr_of_a_big_instance_is_one_short_line():
     text = repr(random_instance(0, m=200, V=50, d=30))
     assert "\n" not in text and len(text) < 120

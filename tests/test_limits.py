@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.special
 from _builders import random_instance
-from _dense_reference import dense_project_f, dense_w_star, naive_ce
+from _oracles import dense_w_star, naive_ce, project_f_dense
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from ntpprops.strategies import separable_instances, weight_matrices
@@ -25,8 +25,6 @@ from ntpprops._errors import (
     SolverError,
 )
 from ntpprops._limits import LimitMetrics, limit_metrics
-
-EPS = np.finfo(np.float64).eps
 
 
 def fresh(inst: NTPInstance) -> NTPInstance:
@@ -264,7 +262,7 @@ def test_the_solvers_limits_pass_the_check_and_metrics_match_the_formulas(inst, 
     assert close(got.cos_mm_corrected, cos(W - solved.w_star, solved.w_mm), 1e-12)
     dense_star, residual = dense_w_star(inst)
     assert residual <= 1e-9  # compatible: the dense least-squares solution is W*
-    expected = float(np.linalg.norm(dense_project_f(inst, W) - dense_star))
+    expected = float(np.linalg.norm(project_f_dense(inst, W) - dense_star))
     scale = 1.0 + float(np.linalg.norm(W)) + float(np.linalg.norm(dense_star))
     assert close(got.dist_f_wstar, expected, 1e-8 * scale)
     assert math.isnan(limit_metrics(given_limits, W, with_dist=False).dist_f_wstar)
@@ -289,7 +287,7 @@ def test_train_columns_match_the_formulas_at_the_recorded_steps():
             "grad_norm": float(np.sqrt(np.sum(grad * grad))),
             "cos_mm": cos(W, mm),
             "cos_mm_corrected": cos(W - star, mm),
-            "dist_f_wstar": float(np.linalg.norm(dense_project_f(inst, W) - star)),
+            "dist_f_wstar": float(np.linalg.norm(project_f_dense(inst, W) - star)),
         }
         # Every column differs from the others here, so a swapped column cannot pass.
         assert len({round(v, 6) for v in expected.values()}) == len(expected)
@@ -339,5 +337,5 @@ def test_dist_is_thinned_when_a_projection_costs_more_than_the_steps_between(mon
     assert "thinned" in thinned.metric_notes["dist_f_wstar"]
     # What is computed is unchanged: the same numbers where both runs have them.
     np.testing.assert_array_equal(dist[kept], everywhere.dist_f_wstar[kept])
-    expected = float(np.linalg.norm(dense_project_f(inst, np.asarray(thinned.W)) - limits.w_star))
+    expected = float(np.linalg.norm(project_f_dense(inst, np.asarray(thinned.W)) - limits.w_star))
     assert close(float(dist[-1]), expected, 1e-8 * (1.0 + expected))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+from _oracles import EPS
 
 import ntpprops
 from ntpprops import _linalg
 from ntpprops._linalg import extreme_eigenvalue, symmetric_eigh
-
-EPS = np.finfo(float).eps
 
 #: K / 3 for H = [[1, 0, 1], [0, 2, 0], [0, 0, 1]]: dsyevr's subset mode fails on it here.
 DSYEVR_FAILS = np.array([[2.0, 0.0, 1.0], [0.0, 4.0, 0.0], [1.0, 0.0, 1.0]]) / 3.0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.special
 from _builders import one_hot_instance, random_instance
-from _dense_reference import naive_gd
+from _oracles import EPS, naive_gd
 from hypothesis import given
 from hypothesis import strategies as st
 from ntpprops.strategies import ntp_instances, weight_matrices
@@ -21,8 +21,6 @@ from ntpprops import OPTIMIZERS, NTPInstance, Optimizer, TrainResult, train
 from ntpprops._errors import InvalidInstanceError
 from ntpprops._kernels import HAVE_NUMBA, FusedGD
 from ntpprops._optim import record_steps
-
-EPS = np.finfo(np.float64).eps
 
 
 def full_support_instance(seed: int = 0) -> NTPInstance:

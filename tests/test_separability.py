@@ -254,3 +254,15 @@ def test_an_undecided_answer_is_remembered_with_its_budget(monkeypatch):
     assert budgets == [10.0, 20.0]
     with pytest.raises(ValueError, match="max_seconds"):
         is_separable(inst, max_seconds=float("nan"))
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1e4])
+def test_dual_ascent_verdict_does_not_depend_on_the_scale_of_h(scale):
+    from ntpprops._svm_active import decide_separability
+
+    # Separability is invariant under H -> c H (the atoms scale, the cone does not). Two
+    # contexts on one ray with different supports: never separable, at any scale; the dual
+    # ascent's stopping threshold must scale with the atoms to see it (a threshold that
+    # shrank with the scale ran out of budget at c = 1e4).
+    inst = _instance(scale * np.array([[1.0, 1.0], [1.0, 1.0]]), [[1, 0, 0], [0, 1, 1]])
+    assert not decide_separability(inst, method="dual-cd")

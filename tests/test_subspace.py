@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _builders import random_probs
-from _dense_reference import dense_f_dimension, dense_project_f, orthonormal_basis
+from _oracles import EPS, atom_rows, dense_f_dimension, orthonormal_basis, project_f_dense
 
 from ntpprops import (
     InvalidInstanceError,
@@ -20,10 +20,7 @@ from ntpprops import (
     project_f,
     project_f_perp,
 )
-from ntpprops._atoms import Atoms
 from ntpprops._subspace import f_generators, gram_factor
-
-EPS = np.finfo(np.float64).eps
 
 
 def make_instance(family: str, seed: int) -> NTPInstance:
@@ -93,7 +90,7 @@ def test_projection_matches_the_dense_reference(family, seed):
     inst = make_instance(family, seed)
     W = np.random.default_rng(seed + 50).standard_normal(inst.weight_shape)
     np.testing.assert_allclose(
-        project_f(inst, W), dense_project_f(inst, W), rtol=0, atol=projection_tolerance(inst, W)
+        project_f(inst, W), project_f_dense(inst, W), rtol=0, atol=projection_tolerance(inst, W)
     )
 
 
@@ -126,6 +123,14 @@ def test_f_perp_means_equal_logits_on_every_support(family, seed):
     for j in range(inst.m):
         on_support = L[j, inst.supports[j]]
         assert np.ptp(on_support) <= tol
+
+
+def test_zero_embeddings_give_f_equal_zero():
+    # Every generator (e_z - e_z') h_j^T vanishes when H = 0, whatever the supports.
+    inst = NTPInstance(np.zeros((2, 3)), [[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])
+    assert f_dimension(inst) == 0
+    W = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_array_equal(project_f(inst, W), 0.0)
 
 
 def test_one_hot_supports_give_f_equal_zero():
@@ -162,14 +167,6 @@ def test_orthogonal_contexts_at_wildly_different_scales_are_independent():
         assert np.ptp(values) <= 64 * EPS * np.max(np.abs(W)) * np.abs(H[j]).max()
 
 
-def dense_atoms(inst: NTPInstance, atoms: Atoms) -> np.ndarray:
-    rows = np.zeros((len(atoms), inst.vocab_size, inst.dim))
-    for i, (j, pos, neg) in enumerate(zip(atoms.ctx, atoms.pos, atoms.neg, strict=True)):
-        rows[i, pos] += inst.embeddings[j]
-        rows[i, neg] -= inst.embeddings[j]
-    return rows.reshape(len(atoms), inst.vocab_size * inst.dim)
-
-
 @pytest.mark.parametrize(("family", "seed"), CASES, ids=CASE_IDS)
 def test_anchor_generators_span_f_for_any_choice_of_anchors(family, seed):
     inst = make_instance(family, seed)
@@ -181,7 +178,7 @@ def test_anchor_generators_span_f_for_any_choice_of_anchors(family, seed):
         inst.supports[atoms.ctx, atoms.neg]
     )
     assert np.all(atoms.pos == np.asarray(anchors)[atoms.ctx])
-    Q = orthonormal_basis(dense_atoms(inst, atoms))
+    Q = orthonormal_basis(atom_rows(inst, atoms))
     assert Q.shape[1] == f_dimension(inst)
     W = rng.standard_normal(inst.weight_shape)
     from_anchors = (Q @ (Q.T @ W.ravel())).reshape(inst.weight_shape)

@@ -6,6 +6,7 @@ primal (raw, unpolished answer) and scikit-learn's Crammer-Singer SVM on one-hot
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -27,6 +28,7 @@ from ntpprops._separability import (
     SeparabilityResult,
     raw_margin,
     separability_certificate_bound,
+    separation_atoms,
 )
 from ntpprops._svm import KKT_RTOL, kkt_report
 from ntpprops._svm_cvxpy import solve_cvxpy
@@ -81,13 +83,29 @@ def test_hand_derived_solutions(name, method):
 
 CASES = [(8, 5, 10, 2), (12, 6, 14, 3), (6, 4, 3, 2), (10, 5, 4, 1), (30, 6, 40, 4)]
 
+#: Seeds whose ``random_support_instance`` is separable, per case (``d > m`` makes every seed
+#: separable by Lemma 1; the two ``d < m`` cases were searched once). Listing them, rather
+#: than skipping non-separable seeds, keeps every case from silently checking nothing: before,
+#: ``(6, 4, 3, 2)`` met no separable seed in ``range(4)`` and ran no check at all.
+SEPARABLE_SEEDS = {
+    (8, 5, 10, 2): (0, 1, 2, 3),
+    (12, 6, 14, 3): (0, 1, 2, 3),
+    (6, 4, 3, 2): (6,),
+    (10, 5, 4, 1): (0, 1, 2, 4),
+    (30, 6, 40, 4): (0, 1, 2, 3),
+}
+
+
+def _separable_cases(m: int, V: int, d: int, S: int, limit: int) -> list[NTPInstance]:
+    instances = [random_support_instance(m, V, d, S, seed) for seed in SEPARABLE_SEEDS[m, V, d, S]]
+    for inst in instances:
+        assert is_separable(inst), "a listed seed is not separable"
+    return instances[:limit]
+
 
 @pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
 def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
-    for seed in range(4):
-        inst = random_support_instance(m, V, d, S, seed)
-        if not is_separable(inst):
-            continue
+    for inst in _separable_cases(m, V, d, S, limit=4):
         ours = ntp_svm_result(inst)
         raw = solve_cvxpy(inst, polish=False)
         assert raw is not None
@@ -100,6 +118,24 @@ def test_active_set_agrees_with_raw_clarabel(m, V, d, S):
         polished = ntp_svm_result(inst, method="cvxpy")
         # Polished from Clarabel's active set: the same exact KKT point, to rounding.
         assert relative_error(polished.W, ours.W) <= 1e-10
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_raw_clarabel_active_set_holds_every_clearly_active_constraint(scale):
+    # The unpolished answer's active set (a multiplier above a fraction of the largest) must
+    # keep every constraint the exact solution clearly needs (dual > 1e-4 of the largest:
+    # far above Clarabel's 1e-6 relative dual error), whatever the scale of the data; the
+    # multipliers scale as 1 / scale^2, so a threshold that is not relative to the largest
+    # one drops or keeps them all.
+    inst = random_support_instance(8, 5, 10, 2, seed=1)
+    inst = inst.replace(embeddings=scale * inst.embeddings)
+    ours = ntp_svm_result(inst)
+    raw = solve_cvxpy(inst, polish=False)
+    assert raw is not None
+    _, _, active = raw
+    needed = ours.duals > 1e-4 * ours.duals.max()
+    assert needed.any() and np.all(active[needed])
+    assert not np.all(active), "every constraint active: the threshold selects nothing"
 
 
 def test_one_hot_matches_crammer_singer_svm():
@@ -129,10 +165,7 @@ def test_one_hot_matches_crammer_singer_svm():
 
 @pytest.mark.parametrize(("m", "V", "d", "S"), CASES)
 def test_solution_passes_kkt_and_margin_identities(m, V, d, S):
-    for seed in range(3):
-        inst = random_support_instance(m, V, d, S, seed)
-        if not is_separable(inst):
-            continue
+    for inst in _separable_cases(m, V, d, S, limit=3):
         result = ntp_svm_result(inst)
         assert isinstance(result, SVMResult)
         kkt = result.kkt
@@ -159,6 +192,51 @@ def test_kkt_report_detects_perturbations():
     assert not kkt_report(inst, W, bumped).ok
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_kkt_report_residuals_are_relative(seed):
+    # H -> c H maps atoms A -> c A, so (W / c, lambda / c^2) is the KKT point of the scaled
+    # problem (margins <W / c, c A> unchanged, P_perp(sum lambda / c^2 c A) = W / c). Relative
+    # residuals must not move; a perturbed dual vector makes them O(1e-3), not rounding.
+    inst = random_support_instance(8, 5, 10, 2, seed=seed)
+    result = ntp_svm_result(inst)
+    duals = result.duals.copy()
+    # Two inactive constraints (margin > 1, dual 0) get multipliers of either sign: the dual
+    # and complementarity residuals become O(1e-2), relative to the largest multiplier.
+    first, second = np.argsort(duals)[:2]
+    duals[first], duals[second] = 1e-2 * duals.max(), -1e-2 * duals.max()
+    base = kkt_report(inst, result.W, duals)
+    assert base.complementarity >= 1e-4 and base.dual_infeasibility >= 1e-4
+    for c in (1e-3, 1e3):
+        scaled = inst.replace(embeddings=c * inst.embeddings)
+        report = kkt_report(scaled, result.W / c, duals / c**2)
+        # Every residual is a ratio of quantities computed to ~1e-13 relative (conditioning
+        # of the instance ~1e2 times the n-term sums): 1e-8 relative is room.
+        for name in ("primal_infeasibility", "dual_infeasibility", "complementarity"):
+            assert getattr(report, name) == pytest.approx(getattr(base, name), rel=1e-8, abs=1e-12)
+        assert report.stationarity == pytest.approx(base.stationarity, rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kkt_report_never_certifies_the_zero_matrix(seed):
+    # W = 0 violates every margin constraint (6b): no multipliers can make it a KKT point,
+    # whatever they are (the true duals of W^mm, zeros, or anything else).
+    inst = random_support_instance(8, 5, 10, 2, seed=seed)
+    result = ntp_svm_result(inst)
+    zero = np.zeros(inst.weight_shape)
+    for duals in (result.duals, np.zeros_like(result.duals), np.ones_like(result.duals)):
+        report = kkt_report(inst, zero, duals)
+        assert not report.ok
+        assert report.primal_infeasibility >= 1.0  # every margin of W = 0 is 0: violated by 1
+
+
+def test_kkt_report_needs_multipliers():
+    # The primal W^mm with all-zero duals: stationarity W = P_perp(sum lambda A) fails.
+    inst = random_support_instance(8, 5, 10, 2, seed=0)
+    W = ntp_svm_result(inst).W
+    report = kkt_report(inst, W, np.zeros(len(separation_atoms(inst))))
+    assert not report.ok and report.primal_infeasibility <= KKT_RTOL
+
+
 def test_solution_ignores_context_weights_and_in_support_probabilities():
     inst = random_support_instance(12, 6, 14, 3, seed=2)
     rng = np.random.default_rng(3)
@@ -173,6 +251,31 @@ def test_results_are_cached_and_ntp_svm_returns_a_copy():
     W = ntp_svm(inst)
     W[:] = 0.0
     assert np.any(ntp_svm(inst))
+
+
+def test_active_set_size_limit_is_the_documented_one():
+    from ntpprops._svm_active import DENSE_MAX_ENTRIES, active_set_fits
+
+    # rank H = 2 < m = 3 (h_3 = h_1 + h_2), supports of size 2: the min-norm-point matrices
+    # have V r = 2 V rows and max(sum_j (S_j - 1), 4 (V r + 1)) = 8 V + 4 columns, so they fit
+    # while 2 V (8 V + 4) <= DENSE_MAX_ENTRIES. Only the decision is made here: no matrix of
+    # that size is built.
+    def inst(V: int) -> NTPInstance:
+        P = np.zeros((3, V))
+        P[:, :2] = 0.5
+        return NTPInstance([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], P)
+
+    largest = max(V for V in range(2, 20_000) if 2 * V * (8 * V + 4) <= DENSE_MAX_ENTRIES)
+    assert active_set_fits(inst(largest))
+    assert not active_set_fits(inst(largest + 1))
+
+
+@pytest.mark.parametrize("method", ["active-set", "dual-cd", "cvxpy"])
+def test_solve_time_is_a_duration(method):
+    # A wall-clock duration: positive and finite (a sign slip in the bookkeeping would give
+    # minus the machine's uptime). No bound on its size: timings are not asserted in tests.
+    result = ntp_svm_result(random_support_instance(8, 5, 10, 2, seed=3), method=method)
+    assert math.isfinite(result.solve_time) and result.solve_time > 0.0
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -14,53 +14,56 @@ into a proven bound:
 - :func:`svm_distance_bound` — how far a candidate ``W`` can be from the exact ``W^mm``,
   by strong convexity of ``||W||^2 / 2`` and weak duality;
 - :func:`f_curvature` — the curvature constants of ``CE_F`` on ``F``, from the dense basis,
-  fed to the package's proven bounds :func:`ntpprops._bounds.f_distance_bound` (how far
-  ``P_F W`` can be from ``W*`` given ``CE(W) - H``) and
-  :func:`ntpprops._bounds.alignment_lower_bound` (``cos(W, W^mm)`` from the excess), re-exported
-  here. The suite always passes its own :func:`f_curvature`, so those bounds see an ``F``
-  built independently of ``ntpprops._subspace``.
+  fed to the package's proven bounds :func:`ntpprops.f_distance_bound` (how far ``P_F W``
+  can be from ``W*`` given ``CE(W) - H``) and :func:`ntpprops.alignment_lower_bound`
+  (``cos(W, W^mm)`` from the excess). The suite always passes its own :func:`f_curvature`, so
+  those bounds see an ``F`` built independently of ``ntpprops._subspace``.
+
+The dense references themselves (the basis of ``F``, projections, ``W*``) live in
+``tests/_oracles.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
+from _oracles import (
+    EPS,
+    all_pairs,
+    atom_rows,
+    condition,
+    dense_f_basis,
+    project_f_dense,
+    project_perp_dense,
+)
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from ntpprops import NTPInstance
+from ntpprops import f_curvature as package_f_curvature
 from ntpprops import strategies as nst
-from ntpprops._bounds import alignment_lower_bound, f_distance_bound, gd_excess_bound
-from ntpprops._bounds import f_curvature as package_f_curvature
+from ntpprops._subspace import f_generators
 
 __all__ = [
     "COMPATIBLE",
-    "EPS",
-    "alignment_lower_bound",
     "assert_farkas_certificate",
     "assert_in_f_perp",
     "assert_kkt_optimal",
     "assert_separator",
-    "dense_f_basis",
     "f_curvature",
-    "f_distance_bound",
-    "gd_excess_bound",
     "genie_constant",
     "logit_rounding",
+    "loss_rounding",
     "margin_upper_bound",
     "out_margins",
-    "project_f_dense",
-    "project_perp_dense",
     "support_spread",
     "svm_distance_bound",
     "unit_margin",
+    "w_star_tolerance",
 ]
 
 FloatArray = NDArray[np.float64]
-
-EPS = float(np.finfo(np.float64).eps)
 
 #: Compatible instances of every kind the strategies build (W* exists).
 COMPATIBLE = st.one_of(
@@ -70,54 +73,21 @@ COMPATIBLE = st.one_of(
     nst.full_support_instances(compatible=True),
 )
 
-#: Relative singular-value cutoff for the dense basis of ``F`` (generators of a
-#: well-conditioned drawn instance are either independent well above it or dependent at
-#: rounding level, ~1e-15).
-BASIS_RTOL = 1e-9
+# -- rounding -------------------------------------------------------------------------------------
 
 
-# -- the subspace F, densely --------------------------------------------------------------
+def loss_rounding(inst: NTPInstance, W: np.ndarray) -> float:
+    """Absolute rounding bound for one evaluation of ``CE``, ``H`` or the KL sum.
 
-
-def dense_f_basis(inst: NTPInstance) -> FloatArray:
-    """Orthonormal basis of ``F`` (Eq. 5) from all in-support generator pairs.
-
-    Returns
-    -------
-    ndarray, shape (V * d, dim F)
-        Columns are orthonormal; built from *every* pair ``z != z'`` in each support (not
-        the anchored subset the package uses), via an SVD.
+    Each logit is a length-``d`` dot product, wrong by at most ``d eps |w||h|`` (Higham);
+    ``-log q`` adds ``eps`` relative on the log-partition; ``log p`` is correctly rounded.
+    Every term is then weighted by ``pi_j p_jz`` (summing to 1), so the total error is below
+    ``4 (d + 2) eps (max |logit scale| + max |log p| + 1)``; doubled for the two computations
+    being compared.
     """
-    V, d = inst.weight_shape
-    rows = []
-    for j in range(inst.m):
-        support = np.flatnonzero(inst.supports[j])
-        for a, z in itertools.pairwise(support):
-            diff = np.zeros(V)
-            diff[a], diff[z] = 1.0, -1.0
-            rows.append(np.kron(diff, inst.embeddings[j]))
-        if len(support) > 2:  # a redundant pair too, so the SVD sees dependent generators
-            diff = np.zeros(V)
-            diff[support[0]], diff[support[-1]] = 1.0, -1.0
-            rows.append(np.kron(diff, inst.embeddings[j]))
-    if not rows:
-        return np.zeros((V * d, 0))
-    gens = np.array(rows)
-    _, s, vt = np.linalg.svd(gens, full_matrices=False)
-    keep = s > BASIS_RTOL * s[0] if s.size and s[0] > 0 else np.zeros(s.shape, bool)
-    return vt[keep].T
-
-
-def project_f_dense(inst: NTPInstance, W: FloatArray) -> FloatArray:
-    """``P_F W`` through the dense basis, shape (V, d)."""
-    Q = dense_f_basis(inst)
-    w = np.asarray(W, dtype=np.float64).reshape(-1)
-    return (Q @ (Q.T @ w)).reshape(inst.weight_shape)
-
-
-def project_perp_dense(inst: NTPInstance, W: FloatArray) -> FloatArray:
-    """``P_perp W = W - P_F W`` through the dense basis, shape (V, d)."""
-    return np.asarray(W, dtype=np.float64) - project_f_dense(inst, W)
+    logit_scale = float(np.abs(W).sum(axis=1).max() * np.abs(inst.embeddings).max(initial=0.0))
+    log_p = np.log(inst.probs[inst.supports])
+    return 8.0 * (inst.dim + 2) * EPS * (logit_scale + float(np.abs(log_p).max()) + 1.0)
 
 
 # -- margins, by brute force ----------------------------------------------------------------
@@ -318,3 +288,15 @@ def f_curvature(inst: NTPInstance) -> tuple[float, float]:
     :func:`dense_f_basis` (all in-support pairs, SVD), not from ``ntpprops._subspace``.
     """
     return package_f_curvature(inst, basis=dense_f_basis(inst))
+
+
+def w_star_tolerance(inst: NTPInstance, W: np.ndarray) -> float:
+    """Forward-error bound for ``W*`` computed two ways.
+
+    The package solves the Gram (normal) equations of the anchored generators, whose error is
+    ``O(eps cond(A_anchored)^2 ||W*||)``; dense least squares over all pairs errs by
+    ``O(eps cond(A_all) ||W*||)``. The constant 100 covers the modest sizes (``<= 24`` rows).
+    """
+    kappa_anchor = condition(atom_rows(inst, f_generators(inst)))
+    kappa_all = condition(atom_rows(inst, all_pairs(inst)))
+    return 100.0 * EPS * (kappa_anchor**2 + kappa_all) * (float(np.linalg.norm(W)) + 1.0)

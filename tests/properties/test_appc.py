@@ -14,14 +14,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import numpy as np
+from _oracles import EPS
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ntpprops import NTPInstance, ce_loss
 from ntpprops import strategies as nst
 from ntpprops.corpus import conditional_entropy as package_conditional_entropy
-
-EPS = float(np.finfo(np.float64).eps)
 
 Corpus = list[list[int]]
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _checks import (
-    assert_farkas_certificate,
-    assert_separator,
-)
+from _checks import assert_farkas_certificate, assert_separator
 from hypothesis import example, given
 
 from ntpprops import NTPInstance, is_separable

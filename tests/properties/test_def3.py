@@ -14,14 +14,13 @@ import math
 
 import numpy as np
 from _checks import (
-    EPS,
     assert_kkt_optimal,
     logit_rounding,
     margin_upper_bound,
-    project_perp_dense,
     svm_distance_bound,
     unit_margin,
 )
+from _oracles import EPS, project_perp_dense
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

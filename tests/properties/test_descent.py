@@ -9,7 +9,8 @@ margin being ``>= 1``.
 from __future__ import annotations
 
 import numpy as np
-from _checks import EPS, out_margins, support_spread
+from _checks import out_margins, support_spread
+from _oracles import EPS
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -16,15 +16,12 @@ import math
 
 import numpy as np
 import pytest
-from _checks import dense_f_basis
+from _oracles import dense_f_basis, line_obstruction
 from hypothesis import Phase, find, settings
 from scipy.optimize import nnls
-from test_strategies import line_obstruction
 
 from ntpprops import NTPInstance, is_separable, ntp_svm
 from ntpprops import strategies as nst
-
-EPS = float(np.finfo(np.float64).eps)
 
 FIND_SETTINGS = settings(
     max_examples=400, database=None, deadline=None, phases=[Phase.generate, Phase.shrink]

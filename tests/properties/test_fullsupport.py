@@ -17,17 +17,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _checks import (
-    EPS,
-    f_curvature,
-    f_distance_bound,
-    project_perp_dense,
-)
+from _checks import f_curvature
+from _oracles import EPS, project_perp_dense
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ntpprops import excess_loss, safe_step_size, train, w_star
+from ntpprops import excess_loss, f_distance_bound, safe_step_size, train, w_star
 from ntpprops import strategies as nst
 
 STEPS = 2048

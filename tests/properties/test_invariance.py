@@ -4,9 +4,9 @@ Relabelling contexts changes nothing; relabelling tokens permutes the rows; an o
 map ``h -> Q h`` of embedding space acts as ``W -> W Q^T``; ``W*`` ignores ``pi``; ``W^mm``
 ignores ``pi`` and the in-support values of ``P``.
 
-Tolerances: ``W*`` is compared with the forward-error bound of ``test_def1``; for ``W^mm``,
-:func:`_checks.svm_distance_bound` proves from each solution's own duals how far it can be
-from the exact ``W^mm`` of its instance, and the triangle inequality adds the two bounds
+Tolerances: ``W*`` is compared with the forward-error bound ``_checks.w_star_tolerance``;
+for ``W^mm``, :func:`_checks.svm_distance_bound` proves from each solution's own duals how far
+it can be from the exact ``W^mm`` of its instance, and the triangle inequality adds the bounds
 (every map here is an isometry, so distances carry over).
 """
 
@@ -15,16 +15,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _checks import svm_distance_bound
+from _checks import svm_distance_bound, w_star_tolerance
+from _oracles import EPS
 from hypothesis import given
 from hypothesis import strategies as st
-from test_def1 import w_star_tolerance
 
 from ntpprops import NTPInstance, ntp_svm_result, w_star
 from ntpprops import strategies as nst
 from ntpprops._separability import separation_atoms
-
-EPS = float(np.finfo(np.float64).eps)
 
 COMPATIBLE = st.one_of(
     nst.ntp_instances(compatible=True),

@@ -12,14 +12,13 @@ import math
 from decimal import Decimal, localcontext
 
 import numpy as np
+from _checks import loss_rounding
+from _oracles import EPS
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ntpprops import NTPInstance, ce_grad, ce_loss, excess_loss
 from ntpprops import strategies as nst
-
-EPS = float(np.finfo(np.float64).eps)
-
 
 # -- references from the definitions -------------------------------------------------------
 
@@ -42,20 +41,6 @@ def reference_ce_and_kl(inst: NTPInstance, W: np.ndarray) -> tuple[float, float]
             ce_terms.append(-pi * p * log_q[z])
             kl_terms.append(pi * p * (math.log(p) - log_q[z]))
     return math.fsum(ce_terms), math.fsum(kl_terms)
-
-
-def loss_rounding(inst: NTPInstance, W: np.ndarray) -> float:
-    """Absolute rounding bound for one evaluation of ``CE``, ``H`` or the KL sum.
-
-    Each logit is a length-``d`` dot product, wrong by at most ``d eps |w||h|`` (Higham);
-    ``-log q`` adds ``eps`` relative on the log-partition; ``log p`` is correctly rounded.
-    Every term is then weighted by ``pi_j p_jz`` (summing to 1), so the total error is below
-    ``4 (d + 2) eps (max |logit scale| + max |log p| + 1)``; doubled for the two computations
-    being compared.
-    """
-    logit_scale = float(np.abs(W).sum(axis=1).max() * np.abs(inst.embeddings).max(initial=0.0))
-    log_p = np.log(inst.probs[inst.supports])
-    return 8.0 * (inst.dim + 2) * EPS * (logit_scale + float(np.abs(log_p).max()) + 1.0)
 
 
 @st.composite

@@ -15,12 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from _checks import (
-    EPS,
-    logit_rounding,
-    out_margins,
-    project_perp_dense,
-)
+from _checks import logit_rounding, out_margins
+from _oracles import EPS, project_perp_dense
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

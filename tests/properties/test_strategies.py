@@ -9,14 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from _oracles import EPS, line_obstruction
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from ntpprops import NTPInstance
 from ntpprops import strategies as nst
-
-EPS = float(np.finfo(np.float64).eps)
 
 #: ``find`` runs its own search: bounded, and without the explain phase (which re-runs the
 #: shrunk example many times to report which parts vary: useless here, and slow).
@@ -81,29 +80,6 @@ def ray_witness(inst: NTPInstance) -> np.ndarray:
     norms = np.linalg.norm(inst.embeddings, axis=1)
     targets = np.where(inst.supports, 0.0, -norms[:, None])
     return np.linalg.lstsq(inst.embeddings, targets, rcond=None)[0].T
-
-
-def line_obstruction(inst: NTPInstance) -> bool:
-    """An exact obstruction to separability, from the proof in
-    :func:`ntpprops.strategies.non_separable_instances`: a zero embedding with a non-full
-    support; or ``h_k = c h_i`` with ``c > 0`` and ``S_i != S_k``; or with ``c < 0``, supports
-    sharing a token or exactly one of them full."""
-    H, S = inst.embeddings, inst.supports
-    for i in range(inst.m):
-        if not H[i].any():
-            if not S[i].all():
-                return True
-            continue
-        for k in range(inst.m):
-            c = H[k] @ H[i] / (H[i] @ H[i])
-            if k == i or c == 0 or not np.array_equal(H[k], c * H[i]):
-                continue
-            if c > 0 and not np.array_equal(S[i], S[k]):
-                return True
-            full_i, full_k = S[i].all(), S[k].all()
-            if c < 0 and (full_i != full_k or (not full_i and np.any(S[i] & S[k]))):
-                return True
-    return False
 
 
 # -- validity -----------------------------------------------------------------------------------
