@@ -1,6 +1,6 @@
 """The test suite's independent oracles: dense, loop-based and arbitrary-precision references.
 
-Everything here is written straight from THEORY.md, independently of the kernel/atom
+Everything here is written straight from docs/theory.md, independently of the kernel/atom
 machinery in ``ntpprops`` (only :class:`ntpprops.NTPInstance` is read), and is only usable
 at small sizes (``V * d`` of a few hundred). Conventions: a decoder ``W`` of shape ``(V, d)``
 is vectorised row-major (``W[z, k]`` at index ``z * d + k``, as ``W.ravel()``); the subspace
@@ -242,7 +242,7 @@ def numerical_hessian(
 
 
 def naive_gd(inst: NTPInstance, W0: FloatArray, lr: float, steps: int) -> FloatArray:
-    """GD written from the formula of THEORY.md, independently of the package's loops."""
+    """GD written from the formula of docs/theory.md, independently of the package's loops."""
     import ntpprops
 
     W = np.array(W0, dtype=np.float64)

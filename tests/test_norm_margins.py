@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from _builders import random_instance
+from _oracles import EPS
 
 from ntpprops import NTPInstance, ntp_svm_result, project_f, w_star
 from ntpprops._norm_margins import (
@@ -16,8 +17,6 @@ from ntpprops._norm_margins import (
     normalized_margin,
 )
 from ntpprops._svm_norms import GAP_RTOL, NORMS, matrix_norm
-
-EPS = np.finfo(np.float64).eps
 
 
 @pytest.mark.parametrize("norm", NORMS)

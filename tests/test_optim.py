@@ -343,7 +343,7 @@ def test_gd_loss_decreases_by_the_descent_lemma_at_the_safe_step(seed):
 
 
 def test_full_support_gd_converges_to_w_star_plus_perp_of_w0():
-    # THEORY.md: every S_j = V puts the gradient in F, so P_perp W_k = P_perp W_0 exactly and
+    # docs/theory.md: every S_j = V puts the gradient in F, so P_perp W_k = P_perp W_0 exactly and
     # P_F W_k -> W*: the limit is W* + P_perp(W_0).
     inst = full_support_instance()
     W0 = np.random.default_rng(3).standard_normal(inst.weight_shape)

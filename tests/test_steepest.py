@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from _oracles import EPS
 
 from ntpprops import OPTIMIZERS, NTPInstance, train
 from ntpprops._steepest import (
@@ -16,8 +17,6 @@ from ntpprops._steepest import (
     scheduled,
     steepest_direction,
 )
-
-EPS = np.finfo(np.float64).eps
 
 
 def steps(optimizer, grads):

@@ -1,6 +1,6 @@
 """Shared, solver-free assertion helpers for the property suite.
 
-Everything here is computed from the definitions in THEORY.md with dense linear algebra on
+Everything here is computed from the definitions in docs/theory.md with dense linear algebra on
 small instances (``V * d`` of a few hundred at most), independently of the kernel-form code
 in ``ntpprops``: the subspace ``F`` is rebuilt from its generators ``(e_z - e_z') h_j^T``
 flattened row-major (``W[z, k]`` at index ``z * d + k``), margins are read off the logits
