@@ -430,7 +430,7 @@ def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separab
     # and so are the NTP-SVMs in the norms beyond l2 (issue 11).
     assert set(scaled) == training | {"controls (def3)", "norm optima"}
     assert all(scaled[stage].startswith("20 of 300 steps") for stage in training), scaled
-    assert scaled["norm optima"].startswith("max, spectral, l1 not solved"), scaled
+    assert scaled["norm optima"].startswith("max, l1, spectral not solved"), scaled
     def3 = claims_by_id(report)["def3"]
     assert def3["measured"]["relative_change_other_pi_and_p"] is None
     assert "skipped" in def3["reason"] and "--stage-budget" in def3["reason"]

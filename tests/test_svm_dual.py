@@ -297,3 +297,27 @@ def test_certificate_norm_accepts_zero_out_entries() -> None:
     assert abs(got - perp_combination_norm(inst, y)) <= 1e-12 * max(1.0, got)
     C[1, np.flatnonzero(out[1])[0]] = 1e-3
     assert _certificate_norm(inst, C) == np.inf
+
+
+@settings(max_examples=20, deadline=None)
+@given(non_separable_instances(max_contexts=4, max_vocab=4, max_dim=3))
+def test_the_direct_exit_answers_not_separable_with_a_checked_certificate(inst):
+    # With a generous threshold the ascent leaves at its first epoch through the direct
+    # "certificate small enough" exit (before any refinement): the outcome must say not
+    # separable, carry no solution, and a simplex certificate whose exact norm is the one
+    # reported, at most the threshold.
+    assume(np.all(np.any(inst.embeddings != 0.0, axis=1)))  # a zero h_j exits at epoch 0
+    B, _ = reduced_factor(inst)
+    threshold = 1e6
+    outcome = dual_coordinate_ascent(
+        B,
+        inst.supports,
+        threshold=threshold,
+        polish=lambda active: None,
+        certificate_norm=lambda C: _certificate_norm(inst, C),
+    )
+    assert outcome.epochs == 1
+    assert not outcome.separable and outcome.solution is None
+    y = outcome.certificate
+    assert y is not None and np.all(y >= 0.0) and abs(float(y.sum()) - 1.0) <= 1e-12
+    assert outcome.certificate_norm <= threshold
