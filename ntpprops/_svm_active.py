@@ -72,7 +72,7 @@ from ntpprops._svm_dual import (
     DualOutcome,
     dual_coordinate_ascent,
 )
-from ntpprops._svm_polish import cg_polish
+from ntpprops._svm_polish import active_set_changes, cg_polish
 
 __all__ = [
     "SEPARABLE_RTOL",
@@ -104,9 +104,6 @@ DENSE_POLISH_FIRST_CONTEXTS = 1000
 #: Largest ``m`` for which the dense PDAS is the fallback polish of the dual ascent: beyond,
 #: its ``m x m`` kernel products and Schur system cost minutes per iteration.
 DENSE_POLISH_MAX_CONTEXTS = 2000
-
-#: Relative tolerance deciding "negative multiplier" and "violated margin" in the PDAS loop.
-ACTIVE_RTOL = 1e-11
 
 #: Cap on PDAS iterations (typically 5-10 are needed; a cycle is detected earlier).
 MAX_PDAS_ITER = 200
@@ -478,10 +475,7 @@ def _pdas(inst: NTPInstance, active: BoolArray, deadline: float | None = None) -
             return None
         scores = K @ C
         margins = scores[rows, anchor][:, None] - scores
-        lam = np.where(active, -C, 0.0)
-        lam_tol = ACTIVE_RTOL * max(float(np.max(np.abs(lam), initial=0.0)), 1e-300)
-        drop = active & (lam < -lam_tol)
-        add = out & ~active & (margins < 1.0 - ACTIVE_RTOL)
+        drop, add = active_set_changes(active, out, np.where(active, -C, 0.0), margins)
         if not drop.any() and not add.any():
             return C
         seen.add(np.packbits(active).tobytes())
@@ -496,7 +490,7 @@ def _to_solution(inst: NTPInstance, C: FloatArray) -> tuple[FloatArray, FloatArr
     W = C.T @ inst.embeddings
     duals = -C[atoms.ctx, atoms.neg]
     active = duals > 0.0
-    # Multipliers in [-ACTIVE_RTOL * max, 0) are rounding on weakly active atoms.
+    # Multipliers in [-ACTIVE_RTOL * max, 0) (_svm_polish) are rounding on weakly active atoms.
     return W, np.maximum(duals, 0.0), active
 
 

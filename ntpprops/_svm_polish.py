@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-__all__ = ["CG_POLISH_MAX_ENTRIES", "cg_polish"]
+__all__ = ["ACTIVE_RTOL", "CG_POLISH_MAX_ENTRIES", "active_set_changes", "cg_polish"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -42,7 +42,7 @@ IntArray = NDArray[np.intp]
 
 #: Relative residual ``||M M^T alpha - rhs|| / ||rhs||`` the conjugate gradients must reach:
 #: margins are then exact to ~1e-12, well inside the KKT check's 1e-8 and the active-set
-#: tolerance 1e-11 of :data:`ntpprops._svm_active.ACTIVE_RTOL`.
+#: tolerance 1e-11 of :data:`ACTIVE_RTOL`.
 CG_RTOL = 1e-13
 
 #: Largest ``k r`` (constraint rows times rank) kept as the gathered rows ``B[ctx]``: 800 MB.
@@ -55,8 +55,23 @@ CG_MAX_ITER = 5000
 #: Rounds of the active-set iteration.
 MAX_ROUNDS = 60
 
-#: Relative tolerances of the active-set updates (as in :mod:`ntpprops._svm_active`).
+#: Relative tolerance deciding "negative multiplier" and "violated margin" in the active-set
+#: updates of both iterations (this one and the dense PDAS of :mod:`ntpprops._svm_active`).
 ACTIVE_RTOL = 1e-11
+
+
+def active_set_changes(
+    active: BoolArray, out: BoolArray, lam: FloatArray, margins: FloatArray
+) -> tuple[BoolArray, BoolArray]:
+    """The primal-dual active-set update: atoms to drop and atoms to add, each (m, V).
+
+    Drop the active atoms whose multiplier ``lam`` is negative beyond rounding (relative to
+    the largest); add the inactive out-of-support atoms whose margin is below 1.
+    """
+    lam_tol = ACTIVE_RTOL * max(float(np.max(np.abs(lam), initial=0.0)), 1e-300)
+    drop = active & (lam < -lam_tol)
+    add = out & ~active & (margins < 1.0 - ACTIVE_RTOL)
+    return drop, add
 
 
 class _Rows(NamedTuple):
@@ -220,9 +235,7 @@ def cg_polish(
         margins = scores[rows_idx, anchor][:, None] - scores
         lam = np.zeros((m, V))
         lam[rows.ctx[tight], rows.neg[tight]] = alpha[tight]
-        lam_tol = ACTIVE_RTOL * max(float(np.max(np.abs(lam), initial=0.0)), 1e-300)
-        drop = active & (lam < -lam_tol)
-        add = out & ~active & (margins < 1.0 - ACTIVE_RTOL)
+        drop, add = active_set_changes(active, out, lam, margins)
         if not drop.any() and not add.any():
             return _coefficients(rows, alpha, m, V)
         seen.add(np.packbits(active).tobytes())
