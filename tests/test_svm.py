@@ -360,3 +360,31 @@ def test_contexts_of_very_different_norms_are_solved(seed, m, small_scale):
         result = ntp_svm_result(inst, method=method)
         assert result.kkt.ok  # KKT residuals <= 1e-8: the unique optimum, whichever solver
         assert raw_margin(inst, result.W) > 0.0
+
+
+def test_cycling_restart_starts_from_the_optimal_active_set(monkeypatch):
+    # No instance found in testing makes PDAS cycle, so the first PDAS run is forced to
+    # report cycling (None). The restart must then start from the support of the min-norm
+    # point's multipliers, which (Definition 3's dual) holds every atom with a positive
+    # multiplier at W^mm: checked here against Clarabel's raw duals, not our own solve.
+    from ntpprops import _svm_active
+
+    inst = random_support_instance(10, 6, 5, 2, seed=2)  # rank H = 5 < m: min-norm path
+    assert is_separable(inst)
+    real_pdas = _svm_active._pdas
+    starts: list[np.ndarray] = []
+
+    def cycles_once(inst_, active, deadline=None):
+        starts.append(active.copy())
+        return None if len(starts) == 1 else real_pdas(inst_, active, deadline)
+
+    monkeypatch.setattr(_svm_active, "_pdas", cycles_once)
+    W, duals, _ = _svm_active._solve_svm(inst, None)
+    assert len(starts) == 2  # the restart ran
+    atoms = separation_atoms(inst)
+    W_raw, raw_duals, _ = solve_cvxpy(inst, polish=False)
+    # Clarabel's duals are accurate to ~1e-7 of their scale; 1e-4 leaves room above that.
+    clearly_active = raw_duals > 1e-4 * raw_duals.max()
+    assert clearly_active.any()
+    assert starts[1][atoms.ctx[clearly_active], atoms.neg[clearly_active]].all()
+    assert relative_error(W_raw, W) <= 1e-6  # Clarabel's tolerance, as in the tests above
