@@ -12,9 +12,17 @@ import scipy.optimize
 import scipy.sparse
 from _builders import instance_on_supports as _instance
 
-from ntpprops import InvalidInstanceError, NTPInstance, is_separable, ntp_margin, project_f
+from ntpprops import (
+    InvalidInstanceError,
+    NTPInstance,
+    is_separable,
+    ntp_margin,
+    ntp_svm,
+    project_f,
+)
 from ntpprops._separability import (
     SeparabilityResult,
+    raw_margin,
     separability_certificate_bound,
     separation_atoms,
 )
@@ -266,3 +274,21 @@ def test_dual_ascent_verdict_does_not_depend_on_the_scale_of_h(scale):
     # shrank with the scale ran out of budget at c = 1e4).
     inst = _instance(scale * np.array([[1.0, 1.0], [1.0, 1.0]]), [[1, 0, 0], [0, 1, 1]])
     assert not decide_separability(inst, method="dual-cd")
+
+
+def test_rank_not_width_routes_wide_rank_deficient_instances_to_the_dual_ascent():
+    # d = 50 >= m = 40 but rank H = 20 < m, and the dense min-norm point would need
+    # V r = 4000 rows x 16004 columns > DENSE_MAX_ENTRIES: only the dual ascent can decide it.
+    # (A rule on d instead of rank H sends it to the dense solver, which refuses the size.)
+    rng = np.random.default_rng(0)
+    m, V, d, r = 40, 200, 50, 20
+    H = rng.standard_normal((m, r)) @ rng.standard_normal((r, d))
+    P = np.zeros((m, V))
+    for j in range(m):
+        P[j, rng.choice(V, 2, replace=False)] = 0.5
+    inst = NTPInstance(H, P)
+    assert np.linalg.matrix_rank(H) == r
+    result = is_separable(inst)
+    assert result.separable  # V r = 4000 free parameters for 40 contexts: a generic witness
+    W = ntp_svm(inst)
+    assert raw_margin(inst, W) >= 1.0 - 1e-8  # the KKT check's relative tolerance
