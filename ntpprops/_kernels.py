@@ -27,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ntpprops._embedding_ops import EmbeddingOperator, logits_of, pull_back
+
 __all__ = ["HAVE_NUMBA", "Backend", "FusedGD", "resolve_backend"]
 
 FloatArray = NDArray[np.float64]
@@ -192,8 +194,9 @@ class FusedGD:
 
     Parameters
     ----------
-    H : ndarray, shape (m, d)
-        Context embeddings.
+    H : ndarray or csr_array, shape (m, d)
+        Context embeddings (sparse from :func:`ntpprops._embedding_ops.as_operator`: then
+        weight mode, with both products in ``O(nnz(H) V)``).
     P : ndarray, shape (m, V)
         Next-token distributions.
     pi : ndarray, shape (m,)
@@ -212,7 +215,7 @@ class FusedGD:
 
     def __init__(
         self,
-        H: FloatArray,
+        H: EmbeddingOperator,
         P: FloatArray,
         pi: FloatArray,
         lr: float,
@@ -223,15 +226,19 @@ class FusedGD:
         expected_steps: int = 0,
     ) -> None:
         m, d = H.shape
+        sparse = not isinstance(H, np.ndarray)
         if mode == "auto":
-            # logit mode: m^2 V flops and four (m, V) passes besides; weight mode: 2 m d V.
-            mode = "logit" if m <= d else "weight"
+            # logit mode: m^2 V flops and four (m, V) passes besides; weight mode: 2 m d V
+            # (2 nnz(H) V for a sparse H, whose kernel H H^T is not formed).
+            mode = "logit" if m <= d and not sparse else "weight"
+        if sparse and mode == "logit":
+            raise ValueError("a sparse H runs in weight mode (mode='auto' or 'weight')")
         if mode not in ("logit", "weight"):
             raise ValueError(f"mode must be 'auto', 'logit' or 'weight', got {mode!r}")
         self.mode = mode
         kernel = "logit_steps" if mode == "logit" else "normalise_rows"
         self.backend = resolve_backend(backend, expected_steps, m * P.shape[1], kernel)
-        self.H = np.ascontiguousarray(H, dtype=np.float64)
+        self.H: EmbeddingOperator = H if sparse else np.ascontiguousarray(H, dtype=np.float64)
         self.scale = np.ascontiguousarray(lr * pi, dtype=np.float64)
         # diag(eta pi) P, folded once: the residual is then scale * softmax - scaled_P.
         self.scaled_P = np.ascontiguousarray(self.scale[:, None] * P)
@@ -246,7 +253,7 @@ class FusedGD:
             self.W = self.W0.copy()
             # The P part of the gradient, (diag(eta pi) P)^T H, is constant: computed once, so
             # a step needs only softmax(Z), in one pass over the logits in main memory.
-            self.grad_P = self.scaled_P.T @ self.H
+            self.grad_P = pull_back(self.H, self.scaled_P)
             self._grad = np.empty_like(self.W)
             compiled = self.backend == "numba"
             self._normalise = _numba_kernel("normalise_rows") if compiled else _normalise_rows
@@ -254,12 +261,12 @@ class FusedGD:
         self._sync_logits()
 
     def _sync_logits(self) -> None:
-        np.matmul(self.H, self.weights().T, out=self.Z)
+        logits_of(self.H, self.weights(), out=self.Z)
 
     def weights(self) -> FloatArray:
         """The current iterate ``W_k`` (a new array), shape (V, d)."""
         if self.mode == "logit":
-            return self.W0 + self.C.T @ self.H
+            return self.W0 + pull_back(self.H, self.C)
         return self.W.copy()
 
     def advance(self, n: int) -> None:
@@ -282,7 +289,7 @@ class FusedGD:
 
     def _weight_step(self) -> None:
         Z, row, H, W, scale = self.Z, self._row, self.H, self.W, self.scale
-        np.matmul(H, W.T, out=Z)
+        logits_of(H, W, out=Z)
         m, V = Z.shape
         rows = _block_rows(V)
         for start in range(0, m, rows):
@@ -291,12 +298,15 @@ class FusedGD:
             np.exp(Z_b, out=Z_b)
             # Z_b becomes diag(eta pi) softmax while the block is in cache.
             if not self._normalise(Z_b, scale_b, row_b):
-                np.matmul(H[block], W.T, out=Z_b)  # the logits again: exp overwrote them
+                logits_of(H[block], W, out=Z_b)  # the logits again: exp overwrote them
                 _scaled_softmax_shifted(Z_b, scale_b, row_b, Z_b)
         # Both products through numpy's BLAS: a second library (scipy's dgemm, which could
         # accumulate into W) leaves its idle threads spinning while numpy's run, and on two
         # cores that cost ~30% per step at (1000, 1000, 512), far more than two (V, d) passes.
-        np.matmul(Z.T, H, out=self._grad)
+        if isinstance(H, np.ndarray):
+            np.matmul(Z.T, H, out=self._grad)
+        else:
+            self._grad[...] = pull_back(H, Z)
         self._descend(W, self._grad, self.grad_P)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ntpprops._atoms import atom_coefficients, atom_values
+from ntpprops._embedding_ops import embedding_operator, logits_of, pull_back
 from ntpprops._instance import NTPInstance
 from ntpprops._separation import separation_atoms
 from ntpprops._subspace import project_f_coefficients
@@ -84,13 +85,13 @@ def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport
     KKTReport
     """
     atoms = separation_atoms(inst)
-    H = inst.embeddings
-    scores = H @ W.T
+    H = embedding_operator(inst)
+    scores = logits_of(H, W)
     margins = atom_values(atoms, scores)
     w_norm = float(np.linalg.norm(W))
     if w_norm == 0.0:
         return KKTReport(np.inf, np.inf, np.inf, np.inf, False)
-    in_f = project_f_coefficients(inst, scores).T @ H
+    in_f = pull_back(H, project_f_coefficients(inst, scores))
     primal = max(float(np.max(1.0 - margins, initial=0.0)), float(np.linalg.norm(in_f)) / w_norm)
     lam_scale = float(np.max(np.abs(duals), initial=0.0))
     if lam_scale == 0.0:
@@ -98,7 +99,7 @@ def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport
     dual = max(0.0, float(np.max(-duals, initial=0.0))) / lam_scale
     comp = float(np.max(np.abs(duals * (margins - 1.0)))) / lam_scale
     C = atom_coefficients(atoms, duals, inst.m, inst.vocab_size)
-    C_perp = C - project_f_coefficients(inst, H @ (C.T @ H).T)
-    stat = float(np.linalg.norm(W - C_perp.T @ H)) / w_norm
+    C_perp = C - project_f_coefficients(inst, logits_of(H, pull_back(H, C)))
+    stat = float(np.linalg.norm(W - pull_back(H, C_perp))) / w_norm
     ok = max(primal, dual, comp, stat) <= KKT_RTOL
     return KKTReport(primal, dual, comp, stat, bool(ok))

@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ntpprops._embedding_ops import embedding_operator, logits_of, pull_back, weighted
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._kernels import Backend, FusedGD, resolve_backend
@@ -447,7 +448,8 @@ class _Recorder:
 
     def __init__(self, inst: NTPInstance, limits: Limits | None, dist_at: NDArray[np.bool_]):
         self.inst, self.limits, self.dist_at = inst, limits, dist_at
-        self.weighted_H = inst.context_weights[:, None] * inst.embeddings
+        self.H = embedding_operator(inst)
+        self.weighted_H = weighted(self.H, inst.context_weights)
         self.rows: list[_Row] = []
 
     def record(
@@ -456,7 +458,7 @@ class _Recorder:
         inst = self.inst
         with np.errstate(over="ignore", invalid="ignore"):
             if scores is None:
-                scores = inst.embeddings @ W.T
+                scores = logits_of(self.H, W)
             finite = np.all(np.isfinite(W)) and np.all(np.isfinite(scores))
         if not finite:
             raise SolverError(
@@ -472,7 +474,7 @@ class _Recorder:
         if grad is None:
             residual = softmax(scores)
             residual -= inst.probs
-            grad = residual.T @ self.weighted_H
+            grad = pull_back(self.weighted_H, residual)
         if self.limits is None:
             nan = math.nan
             against = LimitMetrics(nan, nan, nan)
@@ -668,7 +670,7 @@ def run_fused_gd(
     Returns the final weights, shape (V, d).
     """
     loop = FusedGD(
-        inst.embeddings,
+        embedding_operator(inst),
         inst.probs,
         inst.context_weights,
         lr,
@@ -699,15 +701,15 @@ def run_optimizer(
     in-place softmax (e.g. :func:`ntpprops._loss.softmax_residual`, exact in the saturated
     regime that sign-type methods reach). Returns the final weights, shape (V, d).
     """
-    H, P = inst.embeddings, inst.probs
-    weighted_H = inst.context_weights[:, None] * H  # diag(pi) H, folded once
+    H, P = embedding_operator(inst), inst.probs
+    weighted_H = weighted(H, inst.context_weights)  # diag(pi) H, folded once
     Z = np.empty((inst.m, inst.vocab_size))
     row = np.empty((inst.m, 1))
     W = W0.copy()
     state = optimizer.init(W)
     wanted = set(checkpoints.tolist())
     for k in range(steps + 1):
-        np.matmul(H, W.T, out=Z)
+        logits_of(H, W, out=Z)
         if residual is not None:
             Z[...] = residual(inst, Z)
         else:
@@ -717,7 +719,7 @@ def run_optimizer(
             np.sum(Z, axis=1, keepdims=True, out=row)
             Z /= row
             Z -= P
-        grad = Z.T @ weighted_H  # a fresh array: optimizers may keep it in their state
+        grad = pull_back(weighted_H, Z)  # a fresh array: optimizers may keep it in their state
         if k in wanted:
             on_checkpoint(W, grad, None)
         if k == steps:

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ntpprops._atoms import Atoms, atom_coefficients
+from ntpprops._embedding_ops import embedding_operator, logits_of, pull_back
 from ntpprops._errors import InvalidInstanceError
 from ntpprops._instance import NTPInstance, as_weights
 from ntpprops._scale import float64_scaled
@@ -127,7 +128,7 @@ def raw_margin(inst: NTPInstance, W: FloatArray) -> float:
     has_out = ~np.all(supports, axis=1)
     if not np.any(has_out):
         return float(np.inf)
-    scores = inst.embeddings[has_out] @ W.T
+    scores = logits_of(embedding_operator(inst), W)[has_out]
     sup = supports[has_out]
     worst_in = np.min(np.where(sup, scores, np.inf), axis=1)
     best_out = np.max(np.where(sup, -np.inf, scores), axis=1)
@@ -137,10 +138,10 @@ def raw_margin(inst: NTPInstance, W: FloatArray) -> float:
 def perp_combination_norm(inst: NTPInstance, weights: FloatArray) -> float:
     """``||P_perp(sum_i weights_i A_i)||_F`` over :func:`separation_atoms`, in kernel form."""
     C = atom_coefficients(separation_atoms(inst), weights, inst.m, inst.vocab_size)
-    H = inst.embeddings
+    H = embedding_operator(inst)
     # P_F acts on the logits H Z^T = K C; the projected matrix is (C - C_F)^T H.
-    C_perp = C - project_f_coefficients(inst, H @ (C.T @ H).T)
-    return float(np.linalg.norm(C_perp.T @ H))
+    C_perp = C - project_f_coefficients(inst, logits_of(H, pull_back(H, C)))
+    return float(np.linalg.norm(pull_back(H, C_perp)))
 
 
 def separability_certificate_bound(inst: NTPInstance, certificate: ArrayLike) -> float:
