@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from ntpprops import _svm_active
+from ntpprops import _svm_active, _svm_blocks
 from ntpprops._errors import SeparabilityUndecidedError, SolverError, UndecidedInFloat64Error
 from ntpprops._instance import NTPInstance, require_instance
 from ntpprops._scale import (
@@ -119,7 +119,7 @@ def is_separable(inst: NTPInstance, *, max_seconds: float | None = None) -> Sepa
         if row_spread(inst) > NATIVE_ROW_SPREAD:
             cached = _decide_spread_rows(inst, budget)
         else:
-            cached = _svm_active.decide_separability(inst, max_seconds=budget)
+            cached = _svm_blocks.decide_separability(inst, max_seconds=budget)
     except SeparabilityUndecidedError as exc:
         inst._cache["separability_undecided"] = (budget, exc)
         raise

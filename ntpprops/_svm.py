@@ -40,6 +40,7 @@ from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, ldexp_exact, row_
 from ntpprops._separability import is_separable
 from ntpprops._separation import SeparabilityResult, separation_atoms
 from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
+from ntpprops._svm_blocks import context_groups
 from ntpprops._svm_cvxpy import solve_cvxpy
 from ntpprops._svm_norms import NORMS, DualityCertificate, solve_norm_svm
 from ntpprops._threads import single_blas_thread
@@ -199,7 +200,10 @@ def ntp_svm_result(inst: NTPInstance, *, method: str = "auto", norm: str = "l2")
         raise _not_separable_error(inst)  # decided on the row-normalised instance
     resolved = method
     if method == "auto":
-        resolved = "active-set" if active_set_fits(inst) else "dual-cd"
+        # A W^mm assembled from orthogonal groups of contexts (ntpprops._svm_blocks) is
+        # cached as the active-set method's, once separability is decided.
+        split = context_groups(inst) is not None and bool(is_separable(inst))
+        resolved = "active-set" if split or active_set_fits(inst) else "dual-cd"
     key = f"svm:{resolved}"
     cached: SVMResult | None = inst._cache.get(key)
     if cached is not None:

@@ -83,6 +83,7 @@ __all__ = [
     "reduced_factor",
     "solve_active_set",
     "solve_dual_cd",
+    "witness",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -535,7 +536,7 @@ def polish_from(
     return _to_solution(inst, C)
 
 
-def _witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
+def witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
     """``W`` scaled up (by at most ``WITNESS_RTOL`` relative) so every NTP margin is ``>= 1``."""
     raw = raw_margin(inst, W)
     factor = 1.0 / raw if raw < 1.0 else 1.0
@@ -634,7 +635,7 @@ def decide_separability(
         solution = _solve_svm(inst, init)
     W, duals, active = solution
     inst._cache["svm_active_solution"] = (W, duals, active, time.perf_counter() - start)
-    return SeparabilityResult(True, _witness(inst, W), 1.0 / float(np.linalg.norm(W)))
+    return SeparabilityResult(True, witness(inst, W), 1.0 / float(np.linalg.norm(W)))
 
 
 def solve_active_set(inst: NTPInstance) -> tuple[FloatArray, FloatArray, BoolArray, float]:
@@ -760,7 +761,7 @@ def _decide_by_dual(inst: NTPInstance, max_seconds: float, max_epochs: int) -> S
     if outcome.solution is None:
         return SeparabilityResult(False, None, 0.0, outcome.certificate, outcome.certificate_norm)
     W, _, _ = outcome.solution
-    return SeparabilityResult(True, _witness(inst, W), 1.0 / float(np.linalg.norm(W)))
+    return SeparabilityResult(True, witness(inst, W), 1.0 / float(np.linalg.norm(W)))
 
 
 def solve_dual_cd(

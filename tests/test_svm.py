@@ -388,3 +388,4 @@ def test_cycling_restart_starts_from_the_optimal_active_set(monkeypatch):
     assert clearly_active.any()
     assert starts[1][atoms.ctx[clearly_active], atoms.neg[clearly_active]].all()
     assert relative_error(W_raw, W) <= 1e-6  # Clarabel's tolerance, as in the tests above
+    assert kkt_report(inst, W, duals).ok
