@@ -82,6 +82,7 @@ import scipy.linalg
 import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 
+from ntpprops._embedding_ops import EmbeddingOperator, embedding_operator, logits_of, pull_back
 from ntpprops._errors import InvalidInstanceError, SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._limits import Limits, limits_for
@@ -607,8 +608,10 @@ class _Factored:
     in the kernel form, twice for orthogonality). Nothing of size ``(V r) x dim`` is formed.
     """
 
-    G: FloatArray  # (m, r) = U S: the context embeddings in row-space coordinates
-    row_basis: FloatArray  # (r, d)
+    # (m, r) = U S: the context embeddings in row-space coordinates; H itself (CSR, with
+    # row_basis None for the identity) when H is sparse with orthogonal columns (one-hot).
+    G: EmbeddingOperator
+    row_basis: FloatArray | None  # (r, d)
     ctx: NDArray[np.intp]  # (n_f,) basis atoms
     pos: NDArray[np.intp]
     neg: NDArray[np.intp]
@@ -622,6 +625,7 @@ class _Factored:
     supports: NDArray[np.bool_]  # (m, V)
     anchor: NDArray[np.intp]  # (m,) a token of each support
     support_at: tuple[NDArray[np.intp], NDArray[np.intp]]  # (rows, tokens) of every support
+    g_squared: EmbeddingOperator  # (m, r) entrywise G**2, for the Jacobi diagonal
 
     @property
     def n_f(self) -> int:
@@ -677,7 +681,7 @@ class _Factored:
 
     def p_logits(self, Xp: FloatArray) -> FloatArray:
         """Logits of a ``P`` matrix, shifted per context to be exactly zero on the support."""
-        L = self.G @ Xp.T
+        L = logits_of(self.G, Xp)
         S = self.supports
         L -= (np.where(S, L, 0.0).sum(axis=1) / S.sum(axis=1))[:, None]
         L[S] = 0.0
@@ -693,7 +697,7 @@ class _Factored:
         """
         M = np.where(self.supports, 0.0, R)
         M[np.arange(M.shape[0]), self.anchor] = -M.sum(axis=1)
-        return self.project_p(M.T @ self.G)
+        return self.project_p(pull_back(self.G, M))
 
     def f_from_tokens(self, Y: FloatArray) -> FloatArray:
         """``d/da <R, G X_F^T>`` from ``Y = R^T G`` (V, r): the ``F`` adjoint without ``K``."""
@@ -713,7 +717,7 @@ class _Factored:
         """
         M = np.where(self.supports, 0.0, R)
         M[np.arange(M.shape[0]), self.anchor] = -M.sum(axis=1)
-        Y = M.T @ self.G
+        Y = pull_back(self.G, M)
         out_p = self.project_p(Y)
         if not want_f or self.n_f == 0:
             return np.zeros(self.n_f), out_p
@@ -721,12 +725,28 @@ class _Factored:
         inside = scipy.sparse.csr_matrix(
             (R[rows, tokens] - M[rows, tokens], (tokens, rows)), shape=R.shape[::-1]
         )
-        return self.f_from_tokens(Y + inside @ self.G), out_p
+        moved = inside @ self.G
+        return self.f_from_tokens(Y + _dense(moved)), out_p
 
     def weights(self, c: FloatArray, V: int) -> FloatArray:
         """``W = (X_F + X_P) V^T`` of shape (V, d): the adapter :func:`_dist_f_wstar` reads."""
         a, Xp = self.split(c)
-        return (self.f_matrix(a) + Xp) @ self.row_basis
+        X = self.f_matrix(a) + Xp
+        return X if self.row_basis is None else X @ self.row_basis
+
+
+def _dense(x: object) -> FloatArray:
+    """A sparse product as a dense array (dense ones unchanged)."""
+    if scipy.sparse.issparse(x):
+        return np.asarray(x.toarray())  # type: ignore[attr-defined]
+    return np.asarray(x)
+
+
+def _orthogonal_columns(H: scipy.sparse.csr_array) -> bool:
+    """Whether the columns of the sparse ``H`` (m, d) are orthogonal and non-zero (so
+    ``rank H = d``): no two share a row, as in one-hot embeddings."""
+    gram = scipy.sparse.csr_array(abs(H).T @ abs(H))
+    return bool(gram.nnz == gram.shape[0] and np.all(gram.diagonal() > 0.0))
 
 
 def _factor(inst: NTPInstance) -> _Factored:
@@ -735,9 +755,17 @@ def _factor(inst: NTPInstance) -> _Factored:
         return cached
     H, S = inst.embeddings, inst.supports
     V = S.shape[1]
-    U, sing, Vt = np.linalg.svd(H, full_matrices=False)
-    r = int(np.sum(sing > max(H.shape) * np.finfo(float).eps * sing[0])) if sing.size else 0
-    G, row_basis = U[:, :r] * sing[:r], Vt[:r]
+    G: EmbeddingOperator
+    row_basis: FloatArray | None
+    H_op = embedding_operator(inst)
+    if not isinstance(H_op, np.ndarray) and _orthogonal_columns(H_op):
+        # The columns of H are then an orthogonal basis of its row space: no SVD, and every
+        # product below stays O(nnz(H) V) (a dense G = U S costs m V d per product).
+        G, row_basis = H_op, None
+    else:
+        U, sing, Vt = np.linalg.svd(H, full_matrices=False)
+        r = int(np.sum(sing > max(H.shape) * np.finfo(float).eps * sing[0])) if sing.size else 0
+        G, row_basis = U[:, :r] * sing[:r], Vt[:r]
     gens, factor = gram_factor(inst)
     basis = factor.basis
     rows_s, tokens_s = np.nonzero(S)
@@ -765,8 +793,9 @@ def _factor(inst: NTPInstance) -> _Factored:
         chol_inv=chol_inv,
         incidence=incidence,
         incidence_t=incidence.T.tocsr(),
-        k_ctx=G @ G[ctx].T,
-        g_ctx=G[ctx],
+        k_ctx=_dense(G @ G[ctx].T),
+        g_ctx=_dense(G[ctx]),
+        g_squared=G**2 if isinstance(G, np.ndarray) else G.power(2),
         supports=S,
         anchor=np.argmax(S, axis=1),
         support_at=(rows_s, tokens_s),
@@ -862,7 +891,7 @@ class _MFProblem:
         if free[0] and free[1]:
             # One GEMM for both blocks: on the supports the P logits are a per-context
             # constant (P is orthogonal to F), which the softmax Jacobian ignores.
-            lam_map = fac.G @ (fac.f_matrix(a) + D).T
+            lam_map = logits_of(fac.G, fac.f_matrix(a) + D)
         elif free[1]:
             lam_map = fac.p_logits(D)
         else:
@@ -891,7 +920,7 @@ class _MFProblem:
             d_f = np.einsum("k,ki->i", pi, (fac.k_ctx / fac.scale) ** 2 * var) + lam
             d_f = np.maximum(d_f, 1e-12 * max(float(d_f.max()), np.finfo(float).tiny))
         off = np.where(fac.supports, 0.0, pi[:, None] * q * (1.0 - q))
-        d_p = off.T @ fac.G**2 + lam
+        d_p = pull_back(fac.g_squared, off) + lam
         d_p = np.maximum(d_p, 1e-12 * max(float(d_p.max()), np.finfo(float).tiny))
         return d_f, d_p
 
