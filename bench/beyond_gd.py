@@ -6,6 +6,7 @@ Usage::
     python bench/beyond_gd.py --steps 1000     # a quick look
     python bench/beyond_gd.py --plot docs/beyond-gd.png
     python bench/beyond_gd.py --steps 100000 --only paper --methods adam,nsd-max,signum
+    python bench/beyond_gd.py --corpus zen.txt --tokens chars --only corpus   # a real text
 
 For each instance the four NTP-SVMs (l2, max, l1, spectral) are solved and certified once
 (:func:`ntpprops.ntp_svm_result` with ``norm=...``; the table prints their optimal norms and
@@ -17,7 +18,9 @@ residual. The plot shows the fractions against steps (log scale) on the paper's 
 
 Instances: the paper's App. A.2 setting (``ntpprops verify``'s default, seed 0), a random NTP
 instance (m = 20, V = 8, d = 30, S = 3) and a random one-hot instance (m = 20, V = 5, d = 30,
-the Remark 1 case where the Fan-Schmidt-Thrampoulidis theorems apply), Gaussian ``H``.
+the Remark 1 case where the Fan-Schmidt-Thrampoulidis theorems apply), Gaussian ``H``; with
+``--corpus FILE`` also the text's instance (``ntpprops verify --corpus`` builds the same:
+one-hot context embeddings, ``--context-length`` tokens, ``--tokens`` words or chars).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from _env import environment
 import ntpprops as ntp
 from ntpprops._defaults import paper_instance
 from ntpprops._svm_norms import NORMS
+from ntpprops.cli._inputs import load_corpus
 
 SEED = 20241202
 
@@ -60,12 +64,24 @@ def random_ntp(m: int, V: int, d: int, S: int, seed: int) -> ntp.NTPInstance:
     return ntp.NTPInstance(rng.standard_normal((m, d)), P)
 
 
-def instances() -> list[tuple[str, ntp.NTPInstance]]:
-    return [
+def corpus_instance(path: str, tokens: str, k: int) -> tuple[str, ntp.NTPInstance]:
+    """The instance ``ntpprops verify --corpus`` builds (one-hot context embeddings)."""
+    corpus = load_corpus(path, tokens)
+    usable = [s for s in corpus.sequences if len(s) > k]
+    inst = ntp.NTPInstance.from_sequences(usable, "onehot", k)
+    shape = f"({inst.m}, {inst.vocab_size}, {inst.dim})"
+    return f"corpus {path} ({tokens}, K = {k}) {shape}", inst
+
+
+def instances(args: argparse.Namespace) -> list[tuple[str, ntp.NTPInstance]]:
+    out = [
         ("paper (50, 10, 60), S=6", paper_instance()),
         ("random (20, 8, 30), S=3", random_ntp(20, 8, 30, 3, SEED)),
         ("one-hot (20, 5, 30)", random_ntp(20, 5, 30, 1, SEED + 1)),
     ]
+    if args.corpus:
+        out.append(corpus_instance(args.corpus, args.tokens, args.context_length))
+    return out
 
 
 def optimizer_for(inst: ntp.NTPInstance, name: str, hyper: dict) -> ntp.Optimizer:
@@ -77,7 +93,12 @@ def optimizer_for(inst: ntp.NTPInstance, name: str, hyper: dict) -> ntp.Optimize
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--plot", default=None, help="write the paper-instance plot here (PNG)")
+    parser.add_argument(
+        "--plot", default=None, help="write the plot of the first instance run here (PNG)"
+    )
+    parser.add_argument("--corpus", default=None, help="also run this text (one line a sequence)")
+    parser.add_argument("--tokens", choices=("words", "chars"), default="words")
+    parser.add_argument("--context-length", type=int, default=1, help="K (with --corpus)")
     parser.add_argument("--only", default="", help="run the instances whose label starts so")
     parser.add_argument(
         "--methods", default="", help="comma-separated optimizer names (default: all)"
@@ -87,7 +108,8 @@ def main() -> None:
     print(environment())
     print(f"# steps = {args.steps}, W_0 = 0")
     curves = {}
-    for label, inst in instances():
+    plotted = ""
+    for label, inst in instances(args):
         if not label.startswith(args.only):
             continue
         print(f"\n## {label}")
@@ -116,20 +138,21 @@ def main() -> None:
                 f"| {title} | {fractions} | {lead} | {traj.eq4_residual[-1]:.2e} | "
                 f"{time.perf_counter() - start:.1f} |"
             )
-            if label.startswith("paper"):
+            if plotted in ("", label):
+                plotted = label
                 curves[title] = traj
     if args.plot:
-        plot(curves, args.plot)
+        plot(curves, args.plot, plotted)
         print(f"\n# plot written to {args.plot}")
 
 
-def plot(curves: dict, path: str) -> None:
+def plot(curves: dict, path: str, label: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(NORMS), figsize=(15, 3.8), sharex=True)
+    fig, axes = plt.subplots(1, len(NORMS), figsize=(16, 5.2), sharex=True)
     for ax, q in zip(axes, NORMS, strict=True):
         for title, traj in curves.items():
             steps = np.maximum(traj.steps, 1)
@@ -139,10 +162,12 @@ def plot(curves: dict, path: str) -> None:
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set_title(f"{q}-margin / {q}-optimum")
         ax.set_xlabel("step")
-    axes[0].legend(fontsize=6, loc="lower right")
-    fig.suptitle("Paper instance (App. A.2): normalised margins of P_perp W_k", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    # One legend for all panels, below them, in type large enough to read at page width.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=10, frameon=False)
+    fig.suptitle(f"{label}: normalised margins of P_perp W_k", fontsize=12)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ from ntpprops._norm_margins import (
     normalized_margin,
 )
 from ntpprops._optim import OPTIMIZERS, Optimizer, TrainResult, train
+from ntpprops._optimal_set import OptimalSetDistance, optimal_set_distance
 from ntpprops._regpath import RegularizationPath, regularization_path
 from ntpprops._separability import (
     SeparabilityResult,
@@ -91,6 +92,7 @@ __all__ = [
     "NotAnInstanceError",
     "NotCompatibleError",
     "NotSeparableError",
+    "OptimalSetDistance",
     "Optimizer",
     "RegularizationPath",
     "SVMResult",
@@ -126,6 +128,7 @@ __all__ = [
     "ntp_svm",
     "ntp_svm_result",
     "optimal_face_width",
+    "optimal_set_distance",
     "project_f",
     "project_f_perp",
     "regularization_path",

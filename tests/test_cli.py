@@ -421,7 +421,7 @@ def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separab
     out_dir = tmp_path / "r"
     # 1e-9 s per stage cannot hold 300 steps: each optimizer runs the probe's 20 steps.
     status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),
-                           *FAST, "--stage-budget", "1e-9")  # fmt: skip
+                           *FAST, "--norms", "--stage-budget", "1e-9")  # fmt: skip
     assert status in (0, 1), out + err
     report = read_report(out_dir)
     scaled = report["scaled_stages"]
@@ -436,6 +436,30 @@ def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separab
     assert "skipped" in def3["reason"] and "--stage-budget" in def3["reason"]
     assert "scaled down to fit the stage budget" in out
     assert "Stages scaled down" in (out_dir / "report.md").read_text()
+
+
+def test_quick_skips_the_norm_stage_and_the_rows_say_so(capsys, tmp_path, separable_npz):
+    reports = {}
+    for extra in ([], ["--norms"]):
+        out_dir = tmp_path / f"r{len(extra)}"
+        status, out, err = run(capsys, "verify", "--data", str(separable_npz),
+                               "--out", str(out_dir), *FAST, *extra)  # fmt: skip
+        assert status == 0, out + err
+        reports[bool(extra)] = read_report(out_dir)
+    quick, asked = reports[False], reports[True]
+    assert "norm optima" not in quick["timings_seconds"]
+    assert "norm optima" in asked["timings_seconds"]
+    for tag in ("obs-ngd", "obs-adam"):
+        measured = claims_by_id(quick)[tag]["measured"]
+        assert measured["margin_fraction"] == {} and measured["approached_norm"] is None
+        assert set(measured["norms_skipped"]) == {"l2", "max", "l1", "spectral"}
+        assert all(
+            "--quick" in why and "--norms" in why for why in measured["norms_skipped"].values()
+        )
+        assert "n/a" in claims_by_id(quick)[tag]["summary"]
+        # The same key set either way (only the values say what ran).
+        assert set(measured) == set(claims_by_id(asked)[tag]["measured"])
+        assert set(claims_by_id(asked)[tag]["measured"]["margin_fraction"]) >= {"l2", "max"}
 
 
 def test_stage_budget_shortens_the_path_and_thm1_judges_what_ran(capsys, tmp_path, dip_npz):

@@ -27,7 +27,7 @@ from ntpprops._regpath import RegularizationPath
 from ntpprops._separability import SeparabilityResult, is_separable
 from ntpprops._svm import SVMResult, ntp_svm_result
 from ntpprops.cli._controls import Controls, run_controls
-from ntpprops.cli._norms import NormMargins, norm_margins
+from ntpprops.cli._norms import NORM_STAGE_SKIPPED, NormMargins, norm_margins, not_measured
 from ntpprops.cli._stages import (
     PAPER_GD_LR,
     PLATEAU_RATIO,
@@ -76,6 +76,9 @@ class RunConfig:
     certify_budget: float = 60.0
     optimizers: tuple[str, ...] = OPTIMIZER_NAMES
     stage_budget: float = STAGE_BUDGET
+    #: Solve the NTP-SVMs in the other norms and measure each run in them (the
+    #: ``"norm optima"`` stage, issue 11); ``--quick`` turns it off unless ``--norms``.
+    norm_stage: bool = True
 
 
 @dataclass(frozen=True)
@@ -261,12 +264,15 @@ def analyse(
             partial(train, inst, method=name, steps=fit.steps, lr=rate, init=w0, limits=limits),
             fit.expected,
         )
-    by_norm = timed(
-        "norm optima",
-        lambda: norm_margins(
-            inst, svm, _no_svm_reason(inst, sep, sep_error), runs, config.stage_budget
-        ),
-    )
+    if config.norm_stage:
+        by_norm = timed(
+            "norm optima",
+            lambda: norm_margins(
+                inst, svm, _no_svm_reason(inst, sep, sep_error), runs, config.stage_budget
+            ),
+        )
+    else:
+        by_norm = not_measured(inst, runs, NORM_STAGE_SKIPPED)
     if by_norm.budget_note:
         scaled["norm optima"] = by_norm.budget_note
     path, path_error = None, ""

@@ -29,7 +29,15 @@ from ntpprops._optim import TrainResult
 from ntpprops._svm import SVMResult
 from ntpprops._svm_norms import NORMS, solve_norm_svm
 
-__all__ = ["SOLVE_ORDER", "NormMargins", "RunMargins", "measure_run", "norm_margins"]
+__all__ = [
+    "NORM_STAGE_SKIPPED",
+    "SOLVE_ORDER",
+    "NormMargins",
+    "RunMargins",
+    "measure_run",
+    "norm_margins",
+    "not_measured",
+]
 
 FloatArray = NDArray[np.float64]
 T = TypeVar("T")
@@ -48,6 +56,9 @@ PROJECTION_FREE_SECONDS = 1.0
 #: first (the one-hot limit of SignGD and Adam, the optimizers verify runs), then ``l1`` (an
 #: LP, as cheap), then the spectral norm (Muon; a semidefinite program, by far the slowest).
 SOLVE_ORDER = ("max", "l1", "spectral")
+
+#: The reason every norm carries when the stage is off (``verify --quick`` without ``--norms``).
+NORM_STAGE_SKIPPED = "skipped by --quick (--norms solves and measures them)"
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,7 @@ def norm_margins(
     NormMargins
     """
     if svm is None:
-        return _nothing_measured(inst, runs, f"no max-margin problem: {no_svm_reason}")
+        return not_measured(inst, runs, f"no max-margin problem: {no_svm_reason}")
     cost = projection_cost(inst)
     setup = cost.setup_flops / PROJECTION_FLOPS_PER_SECOND
     if budget > 0 and setup > max(budget, PROJECTION_FREE_SECONDS):
@@ -155,7 +166,7 @@ def norm_margins(
             f"(n_F = {cost.n_generators} generators) would take ~{setup:.0f} s to set up, over "
             f"the {budget:g} s stage budget (--stage-budget)"
         )
-        return _nothing_measured(inst, runs, why, budget_note=why)
+        return not_measured(inst, runs, why, budget_note=why)
     solutions: dict[str, FloatArray] = {"l2": svm.W}
     optima: dict[str, float] = {"l2": 1.0 / svm.margin}
     gaps: dict[str, float] = {"l2": 0.0}
@@ -205,10 +216,11 @@ def norm_margins(
     )
 
 
-def _nothing_measured(
+def not_measured(
     inst: NTPInstance, runs: Mapping[str, TrainResult], why: str, budget_note: str = ""
 ) -> NormMargins:
-    """Every norm skipped for the same reason; each run keeps its (norm-free) Eq. 4 residual."""
+    """Every norm skipped for the same reason ``why``; each run keeps its (norm-free) Eq. 4
+    residual. Also what :func:`ntpprops.cli._analysis.analyse` reports when the stage is off."""
     return NormMargins(
         skipped=_frozen(dict.fromkeys(NORMS, why)),
         runs=_frozen(

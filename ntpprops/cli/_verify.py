@@ -61,10 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"{QUICK_STEPS} iterations instead of {FULL_STEPS}; no regularisation path and "
-        "no certification unless asked for",
+        help=f"{QUICK_STEPS} iterations instead of {FULL_STEPS}; no regularisation path, "
+        "no certification and no norm optima unless asked for",
     )
     parser.add_argument("--steps", type=int, metavar="N", help="iterations per optimizer")
+    parser.add_argument(
+        "--norms",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="solve the NTP-SVMs in the max, l1 and spectral norms and measure every run in "
+        "them (issue 11; default on, quick off)",
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the initialisation and random checks"
     )
@@ -199,6 +206,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         regpath_points=points,
         certify_budget=budget,
         stage_budget=args.stage_budget,
+        norm_stage=(not args.quick) if args.norms is None else bool(args.norms),
     )
 
 

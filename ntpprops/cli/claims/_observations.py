@@ -93,6 +93,9 @@ NORM_LABELS = {"l2": "l2", "max": "max", "l1": "l1", "spectral": "spec"}
 def headline_norms(m: ObservedFacts) -> str:
     """``margin/opt l2 0.67 max 0.33 l1 0.59 spec 0.57 -> none`` (skipped norms: ``n/a``)."""
     if not m.margin_fraction:
+        reasons = set(m.norms_skipped.values())
+        if len(reasons) == 1 and len(reason := reasons.pop()) <= 80:
+            return f"no norm optimum: margin/opt n/a, {reason}"
         return "no norm optimum (norms_skipped says why)"
     parts = [
         f"{NORM_LABELS.get(q, q)} {short(m.margin_fraction[q])}"
