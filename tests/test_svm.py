@@ -379,7 +379,7 @@ def test_cycling_restart_starts_from_the_optimal_active_set(monkeypatch):
         return None if len(starts) == 1 else real_pdas(inst_, active, deadline)
 
     monkeypatch.setattr(_svm_active, "_pdas", cycles_once)
-    W, _duals, _ = _svm_active._solve_svm(inst, None)
+    W, duals, _ = _svm_active._solve_svm(inst, None)
     assert len(starts) == 2  # the restart ran
     atoms = separation_atoms(inst)
     W_raw, raw_duals, _ = solve_cvxpy(inst, polish=False)
