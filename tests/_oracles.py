@@ -18,6 +18,7 @@ in-support tokens (not the anchored subset the package uses).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -409,3 +410,22 @@ def mp_alignment_lower_bound(
         if G == mpmath.inf:
             return mpmath.mpf("-inf")  # no out-of-support token: nothing to align with
         return mpmath.mpf(w_mm_norm) * G / mpmath.mpf(norm)
+
+
+def ntp_svm_constraints(inst: NTPInstance, X: object) -> list[object]:
+    """Definition 3's constraints on a cvxpy variable ``X`` (V, d), written independently.
+
+    (6a) is written as equal logits of consecutive support tokens (a chain, not an anchor),
+    which avoids the redundant equalities that make Clarabel's KKT system singular; (6b) is
+    every (in-support, out-of-support) pair.
+    """
+    constraints: list[object] = []
+    for j in range(inst.m):
+        h = inst.embeddings[j]
+        support = np.flatnonzero(inst.supports[j])
+        for z, z_next in itertools.pairwise(support):
+            constraints.append((X[z] - X[z_next]) @ h == 0)  # type: ignore[index]
+        for z in support:
+            for v in np.flatnonzero(~inst.supports[j]):
+                constraints.append((X[z] - X[v]) @ h >= 1)  # type: ignore[index]
+    return constraints

@@ -9,12 +9,10 @@ ball as a cvxpy atom, and ``P_perp`` from the dense oracle basis; Clarabel solve
 
 from __future__ import annotations
 
-import itertools
-
 import cvxpy as cp
 import numpy as np
 import pytest
-from _oracles import EPS, project_perp_dense
+from _oracles import EPS, ntp_svm_constraints, project_perp_dense
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ntpprops.strategies import separable_instances, weight_matrices
@@ -96,14 +94,7 @@ def reference_distance(inst, direction, norm, radius):
     """``min ||direction - X||_q`` over (6a), every (6b) pair and ``||X||_q <= radius``."""
     X = cp.Variable(inst.weight_shape)
     constraints = [CVXPY_NORM[norm](X) <= radius]
-    for j in range(inst.m):
-        h = inst.embeddings[j]
-        support = np.flatnonzero(inst.supports[j])
-        for z, z_next in itertools.pairwise(support):
-            constraints.append((X[z] - X[z_next]) @ h == 0)
-        for z in support:
-            for v in np.flatnonzero(~inst.supports[j]):
-                constraints.append((X[z] - X[v]) @ h >= 1)
+    constraints += ntp_svm_constraints(inst, X)
     problem = cp.Problem(cp.Minimize(CVXPY_NORM[norm](direction - X)), constraints)
     problem.solve(solver=cp.CLARABEL)
     assert problem.status == cp.OPTIMAL, problem.status

@@ -9,12 +9,11 @@ pair of support tokens as an equality (no anchors, no rank reduction), solved by
 
 from __future__ import annotations
 
-import itertools
-
 import cvxpy as cp
 import numpy as np
 import pytest
 from _builders import random_instance
+from _oracles import ntp_svm_constraints
 from hypothesis import HealthCheck, given, settings
 from ntpprops.strategies import non_separable_instances, separable_instances
 
@@ -56,15 +55,7 @@ def reference_optimum(inst: NTPInstance, norm: str) -> float:
     which avoids the redundant equalities that make Clarabel's KKT system singular.
     """
     W = cp.Variable(inst.weight_shape)
-    constraints = []
-    for j in range(inst.m):
-        h = inst.embeddings[j]
-        support = np.flatnonzero(inst.supports[j])
-        for z, z_next in itertools.pairwise(support):
-            constraints.append((W[z] - W[z_next]) @ h == 0)
-        for z in support:
-            for v in np.flatnonzero(~inst.supports[j]):
-                constraints.append((W[z] - W[v]) @ h >= 1)
+    constraints = ntp_svm_constraints(inst, W)
     problem = cp.Problem(cp.Minimize(CVXPY_NORM[norm](W)), constraints)
     # Clarabel's default KKT regularisation (1e-8) hits a NumericalError on the spectral
     # program with a free W (its directions outside the row space of H are unconstrained);
