@@ -616,12 +616,12 @@ class _Factored:
     pos: NDArray[np.intp]
     neg: NDArray[np.intp]
     scale: FloatArray  # (n_f,) atom norms
-    chol: FloatArray  # (n_f, n_f) lower: unit Gram of the basis atoms = L L^T
-    chol_inv: FloatArray  # (n_f, n_f) L^{-1}: the factor is reused in every product
+    chol: EmbeddingOperator  # (n_f, n_f) lower: unit Gram of the basis atoms = L L^T
+    chol_inv: EmbeddingOperator  # (n_f, n_f) L^{-1}: the factor is reused in every product
     incidence: scipy.sparse.csr_matrix  # (n_f, V): +1 at pos, -1 at neg
     incidence_t: scipy.sparse.csr_matrix  # (V, n_f), its transpose (built once)
     k_ctx: FloatArray  # (m, n_f) = K[:, ctx]
-    g_ctx: FloatArray  # (n_f, r) = G[ctx]
+    g_ctx: EmbeddingOperator  # (n_f, r) = G[ctx] (CSR when G is)
     supports: NDArray[np.bool_]  # (m, V)
     anchor: NDArray[np.intp]  # (m,) a token of each support
     support_at: tuple[NDArray[np.intp], NDArray[np.intp]]  # (rows, tokens) of every support
@@ -642,13 +642,33 @@ class _Factored:
     def split(self, c: FloatArray) -> tuple[FloatArray, FloatArray]:
         return c[: self.n_f], c[self.n_f :].reshape(self.shape_p)
 
+    def inner(self, Y: FloatArray) -> FloatArray:
+        """``<Y, (e_pos - e_neg) g_ctx^T>`` for every basis atom, shape (n_f,); Y is (V, r)."""
+        g = self.g_ctx
+        if isinstance(g, np.ndarray):
+            return np.asarray(np.einsum("ir,ir->i", Y[self.pos] - Y[self.neg], g), dtype=np.float64)
+        # O(nnz(g_ctx)): one entry a generator for one-hot embeddings, not r.
+        rows = np.repeat(np.arange(self.n_f), np.diff(g.indptr))
+        cols = g.indices
+        gap = Y[self.pos[rows], cols] - Y[self.neg[rows], cols]
+        return np.bincount(rows, weights=g.data * gap, minlength=self.n_f).astype(np.float64)
+
+    def combine(self, coef: FloatArray) -> FloatArray:
+        """``sum_i coef_i (e_pos - e_neg) g_ctx^T``, shape (V, r)."""
+        scaled = (
+            self.g_ctx * coef[:, None]
+            if isinstance(self.g_ctx, np.ndarray)
+            else (scipy.sparse.diags_array(coef) @ self.g_ctx)
+        )
+        return _dense(self.incidence_t @ scaled)
+
     def alpha(self, a: FloatArray) -> FloatArray:
         """Generator coefficients ``alpha = L^{-T} a / s`` of the ``F`` coordinates ``a``."""
         return (self.chol_inv.T @ a) / self.scale
 
     def f_matrix(self, a: FloatArray) -> FloatArray:
         """``X_F = sum alpha_i atom_i``, shape (V, r)."""
-        return np.asarray(self.incidence_t @ (self.alpha(a)[:, None] * self.g_ctx))
+        return self.combine(self.alpha(a))
 
     def f_logits(self, a: FloatArray) -> FloatArray:
         """Logits ``G X_F^T`` (m, V) in ``O(m n_f)``: each atom moves two tokens' logits."""
@@ -673,9 +693,9 @@ class _Factored:
         """Orthogonal projection of ``Y`` (V, r) onto ``P`` (``I - P_F - P_1``), twice."""
         for _ in range(2):
             if self.n_f:
-                vals = np.einsum("ir,ir->i", Y[self.pos] - Y[self.neg], self.g_ctx)
+                vals = self.inner(Y)
                 unit = self.chol_inv.T @ (self.chol_inv @ (vals / self.scale))
-                Y = Y - self.incidence_t @ ((unit / self.scale)[:, None] * self.g_ctx)
+                Y = Y - self.combine(unit / self.scale)
             Y = Y - Y.mean(axis=0)
         return np.asarray(Y)
 
@@ -703,8 +723,7 @@ class _Factored:
         """``d/da <R, G X_F^T>`` from ``Y = R^T G`` (V, r): the ``F`` adjoint without ``K``."""
         if self.n_f == 0:
             return np.zeros(0)
-        vals = np.einsum("ir,ir->i", Y[self.pos] - Y[self.neg], self.g_ctx)
-        adjoint: FloatArray = self.chol_inv @ (vals / self.scale)
+        adjoint: FloatArray = self.chol_inv @ (self.inner(Y) / self.scale)
         return adjoint
 
     def adjoints(self, R: FloatArray, want_f: bool = True) -> tuple[FloatArray, FloatArray]:
@@ -740,6 +759,15 @@ def _dense(x: object) -> FloatArray:
     if scipy.sparse.issparse(x):
         return np.asarray(x.toarray())  # type: ignore[attr-defined]
     return np.asarray(x)
+
+
+def _sparse_if_sparse(A: FloatArray) -> EmbeddingOperator:
+    """``A`` as CSR when at most 5 % of it is non-zero: the Gram of F's generators is block
+    diagonal over orthogonal groups of contexts (one block a context for one-hot ones), so
+    its factor and inverse factor are too, and their products cost ``O(nnz)``."""
+    if A.size and np.count_nonzero(A) <= 0.05 * A.size:
+        return scipy.sparse.csr_array(A)
+    return np.ascontiguousarray(A)
 
 
 def _orthogonal_columns(H: scipy.sparse.csr_array) -> bool:
@@ -789,12 +817,12 @@ def _factor(inst: NTPInstance) -> _Factored:
         pos=pos,
         neg=neg,
         scale=np.asarray(factor.scale),
-        chol=np.ascontiguousarray(chol),
-        chol_inv=chol_inv,
+        chol=_sparse_if_sparse(chol),
+        chol_inv=_sparse_if_sparse(chol_inv),
         incidence=incidence,
         incidence_t=incidence.T.tocsr(),
         k_ctx=_dense(G @ G[ctx].T),
-        g_ctx=_dense(G[ctx]),
+        g_ctx=G[ctx] if isinstance(G, np.ndarray) else scipy.sparse.csr_array(G[ctx]),
         g_squared=G**2 if isinstance(G, np.ndarray) else G.power(2),
         supports=S,
         anchor=np.argmax(S, axis=1),

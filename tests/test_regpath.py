@@ -461,27 +461,35 @@ def test_a_matrix_free_newton_stops_at_the_deadline(monkeypatch):
         regularization_path(inst, [1.0, 2.0], max_seconds=1e-9)
 
 
-def test_matrix_free_on_sparse_one_hot_embeddings_agrees_with_dense(monkeypatch) -> None:
-    # H sparse with orthogonal columns (one-hot of 8 contexts, scaled rows): the matrix-free
-    # method then works on H itself (no SVD); the dense method is the reference.
+@pytest.mark.parametrize("m", [8, 40])
+def test_matrix_free_on_sparse_one_hot_embeddings_agrees_with_dense(monkeypatch, m) -> None:
+    # H sparse with orthogonal columns (one-hot contexts, scaled rows): the matrix-free
+    # method then works on H itself (no SVD), and at m = 40 the block-diagonal factor of F's
+    # Gram matrix is held sparse too. Reference at m = 8: the dense method; at m = 40 (where
+    # the dense method takes minutes): the matrix-free method on the same instance held
+    # dense, itself checked against the dense method in test_matrix_free_agrees_with_dense.
     import ntpprops._embedding_ops as ops
 
-    monkeypatch.setattr(ops, "SPARSE_MIN_ENTRIES", 0)
-    monkeypatch.setattr(ops, "SPARSE_MAX_DENSITY", 0.5)
     rng = np.random.default_rng(7)
-    m, V = 8, 6
+    V = 6
     H = np.diag(rng.uniform(0.5, 2.0, m))
     P = np.zeros((m, V))
     for j in range(m):
         support = rng.choice(V, rng.integers(1, 4), replace=False)
         P[j, support] = rng.dirichlet(np.ones(support.size))
-    inst = NTPInstance(H, P)
-    assert regpath_module._factor(inst).row_basis is None  # the sparse factorisation
     norms = _check_norms([0.5, 2.0, 10.0, 50.0])
-    dense = _solve_path(inst, norms, "dense")
+    held_dense = NTPInstance(H, P)
+    assert regpath_module._factor(held_dense).row_basis is not None  # 64 or 1600 entries
+    reference = _solve_path(held_dense, norms, "dense" if m == 8 else "matrix-free")
+    monkeypatch.setattr(ops, "SPARSE_MIN_ENTRIES", 0)
+    monkeypatch.setattr(ops, "SPARSE_MAX_DENSITY", 0.5)
+    inst = NTPInstance(H, P)
+    factored = regpath_module._factor(inst)
+    assert factored.row_basis is None  # the sparse factorisation
+    assert isinstance(factored.chol_inv, np.ndarray) == (m == 8)
     free = _solve_path(inst, norms, "matrix-free")
     assert free.converged.all()
     # As in test_matrix_free_agrees_with_dense: Newton steps to 1e-9 relative, ||c|| <= 51.
-    np.testing.assert_allclose(free.weights, dense.weights, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(free.multipliers, dense.multipliers, rtol=1e-6)
+    np.testing.assert_allclose(free.weights, reference.weights, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(free.multipliers, reference.multipliers, rtol=1e-6)
     assert np.all(free.kkt_residual <= 1e-7)  # finite and small: NaN fails
