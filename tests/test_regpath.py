@@ -492,4 +492,5 @@ def test_matrix_free_on_sparse_one_hot_embeddings_agrees_with_dense(monkeypatch,
     # As in test_matrix_free_agrees_with_dense: Newton steps to 1e-9 relative, ||c|| <= 51.
     np.testing.assert_allclose(free.weights, reference.weights, rtol=0, atol=1e-6)
     np.testing.assert_allclose(free.multipliers, reference.multipliers, rtol=1e-6)
+    np.testing.assert_allclose(free.norm_error, 0.0, atol=1e-12)  # ||W_B|| = B to rounding
     assert np.all(free.kkt_residual <= 1e-7)  # finite and small: NaN fails
