@@ -438,6 +438,20 @@ def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separab
     assert "Stages scaled down" in (out_dir / "report.md").read_text()
 
 
+def test_time_budget_shares_its_total_among_the_stages(capsys, tmp_path, separable_npz):
+    out_dir = tmp_path / "r"
+    # No stage cap, but a total of 1e-9 s: every training run gets the 1 s floor at most
+    # (MIN_STAGE_SECONDS), far short of 1e9 probe-timed steps, and the notes name the total.
+    status, out, err = run(capsys, "verify", "--data", str(separable_npz), "--out", str(out_dir),
+                           *FAST, "--steps", "1000000000", "--stage-budget", "0",
+                           "--time-budget", "1e-9")  # fmt: skip
+    assert status in (0, 1), out + err
+    scaled = read_report(out_dir)["scaled_stages"]
+    for stage in ("training gd", "training ngd", "training adam"):
+        assert "of 1000000000 steps" in scaled[stage], scaled
+        assert "over the 1 s stage budget" in scaled[stage] and "--time-budget" in scaled[stage]
+
+
 def test_quick_skips_the_norm_stage_and_the_rows_say_so(capsys, tmp_path, separable_npz):
     reports = {}
     for extra in ([], ["--norms"]):
@@ -631,6 +645,8 @@ def test_bad_data_files_exit_2_with_one_line(capsys, tmp_path, arrays, needle):
         (["verify", "--steps", "0"], "--steps"),
         (["verify", "--stage-budget", "-1"], "--stage-budget"),
         (["verify", "--stage-budget", "nan"], "--stage-budget"),
+        (["verify", "--time-budget", "-1"], "--time-budget"),
+        (["verify", "--time-budget", "nan"], "--time-budget"),
         (["verify", "--tokens", "bytes"], "invalid choice"),
         (["verify", "--data", "a.npz", "--corpus", "b.txt"], "not allowed"),
         (["explore", "no-such-conjecture"], "unknown conjecture"),

@@ -38,6 +38,7 @@ from ntpprops.cli._stages import (
     gd_step_size,
     lecun_normal,
 )
+from ntpprops.cli._timeshare import TIME_BUDGET, TimeShare
 
 __all__ = [
     "PAPER_GD_LR",
@@ -76,6 +77,7 @@ class RunConfig:
     certify_budget: float = 60.0
     optimizers: tuple[str, ...] = OPTIMIZER_NAMES
     stage_budget: float = STAGE_BUDGET
+    time_budget: float = TIME_BUDGET
     #: Solve the NTP-SVMs in the other norms and measure each run in them (the
     #: ``"norm optima"`` stage, issue 11); ``--quick`` turns it off unless ``--norms``.
     norm_stage: bool = True
@@ -238,7 +240,13 @@ def analyse(
         return value
 
     compat = timed("compatibility", lambda: is_compatible(inst))
-    sep, sep_error = timed("separability", lambda: _separability(inst, config.stage_budget))
+    planned = ["separability", *(f"training {name}" for name in config.optimizers)]
+    planned += ["norm optima"] if config.norm_stage else []
+    planned += ["regularisation path"] if config.regpath_points > 0 else []
+    planned += ["certifying Theorem 2"] if config.certify_budget > 0 else []
+    share = TimeShare(config.time_budget, [*planned, "controls"])
+    sep_budget = share.budget("separability", config.stage_budget)
+    sep, sep_error = timed("separability", lambda: _separability(inst, sep_budget))
     svm = timed("NTP-SVM", lambda: _svm_or_none(inst)) if sep else None
     # The limits as solved here, handed to every run: W^mm is not wanted when it does not
     # exist or its solver could not decide (that would only repeat the failing solve).
@@ -254,7 +262,8 @@ def analyse(
     step_seconds: dict[str, float] = {}
     for name in config.optimizers:
         rate = lr if name == "gd" else PAPER_LR
-        fit = budgeted_steps(inst, name, rate, w0, limits, config.steps, config.stage_budget)
+        budget = share.budget(f"training {name}", config.stage_budget)
+        fit = budgeted_steps(inst, name, rate, w0, limits, config.steps, budget)
         if fit.per_step is not None:
             step_seconds[name] = fit.per_step
         if fit.scaled:
@@ -268,7 +277,11 @@ def analyse(
         by_norm = timed(
             "norm optima",
             lambda: norm_margins(
-                inst, svm, _no_svm_reason(inst, sep, sep_error), runs, config.stage_budget
+                inst,
+                svm,
+                _no_svm_reason(inst, sep, sep_error),
+                runs,
+                share.budget("norm optima", config.stage_budget),
             ),
         )
     else:
@@ -278,12 +291,15 @@ def analyse(
     path, path_error = None, ""
     if config.regpath_points > 0 and svm is not None and compat:
         norms = regpath_norms(compat.w_star, config.regpath_points)
+        path_budget = share.budget("regularisation path", config.stage_budget)
         path, path_error, note_path = timed(
-            "regularisation path", lambda: budgeted_path(inst, norms, config.stage_budget)
+            "regularisation path", lambda: budgeted_path(inst, norms, path_budget)
         )
         if note_path:
             scaled["regularisation path"] = note_path
-    elif config.regpath_points <= 0:
+    else:
+        share.drop("regularisation path")
+    if config.regpath_points <= 0:
         path_error = "skipped (--regpath-points 0, the --quick default)"
     elif sep is None:
         path_error = f"not run: separability undecided ({sep_error})"
@@ -292,16 +308,19 @@ def analyse(
         plateau = timed("GD plateau", lambda: gd_plateau(inst, runs["gd"]))
     certificate = None
     if config.certify_budget > 0 and svm is not None and compat:
-        skip = certification_fits(step_seconds.get("gd"), config.certify_budget)
+        cert_budget = share.budget("certifying Theorem 2", config.certify_budget)
+        skip = certification_fits(step_seconds.get("gd"), cert_budget)
         if skip:
             scaled["certifying Theorem 2"] = skip
         else:
             certificate = timed(
                 "certifying Theorem 2",
                 lambda: certify_gd_bias(
-                    inst, lr=lr, time_budget=config.certify_budget, init=w0, limits=limits
+                    inst, lr=lr, time_budget=cert_budget, init=w0, limits=limits
                 ),
             )
+    share.drop("certifying Theorem 2")
+    controls_budget = share.budget("controls", config.stage_budget)
     controls = timed(
         "controls",
         lambda: run_controls(
@@ -310,7 +329,7 @@ def analyse(
             compatible=compat.compatible,
             has_w_mm=svm is not None,
             svm_seconds=timings.get("NTP-SVM", 0.0),
-            budget=config.stage_budget,
+            budget=controls_budget,
         ),
         timings.get("NTP-SVM", 0.0) + timings["compatibility"] if svm is not None else None,
     )

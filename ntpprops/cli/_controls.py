@@ -89,7 +89,8 @@ def run_controls(
             skipped.append((
                 "def3",
                 f"W^mm re-solve with other pi and p skipped: the NTP-SVM took "
-                f"{svm_seconds:.0f} s, over the {budget:g} s stage budget (--stage-budget)",
+                f"{svm_seconds:.0f} s, over the {budget:g} s stage budget "
+                "(--stage-budget, --time-budget)",
             ))  # fmt: skip
         else:
             rng = np.random.default_rng(seed + 1)

@@ -164,7 +164,7 @@ def norm_margins(
         why = (
             f"not measured: the projection onto F-perp that every margin needs "
             f"(n_F = {cost.n_generators} generators) would take ~{setup:.0f} s to set up, over "
-            f"the {budget:g} s stage budget (--stage-budget)"
+            f"the {budget:g} s stage budget (--stage-budget, --time-budget)"
         )
         return not_measured(inst, runs, why, budget_note=why)
     solutions: dict[str, FloatArray] = {"l2": svm.W}
@@ -177,7 +177,10 @@ def norm_margins(
     for q in SOLVE_ORDER:
         left = None if budget <= 0 else budget - (time.perf_counter() - start)
         if left is not None and left <= 0:
-            skipped[q] = f"not solved: the {budget:g} s stage budget (--stage-budget) was spent"
+            skipped[q] = (
+                f"not solved: the {budget:g} s stage budget (--stage-budget, --time-budget) "
+                "was spent"
+            )
             out_of_time.append(q)
             continue
         began = time.perf_counter()

@@ -136,7 +136,8 @@ def budgeted_steps(
     note = (
         f"{fitted} of {steps} steps: {per_step * 1e3:.3g} ms per step and "
         f"{per_checkpoint:.3g} s per recorded checkpoint would need "
-        f"{expected(steps):.0f} s, over the {budget:g} s stage budget (--stage-budget)"
+        f"{expected(steps):.0f} s, over the {budget:g} s stage budget "
+        "(--stage-budget, --time-budget)"
     )
     return Budgeted(fitted, expected(fitted), per_step, note)
 
@@ -172,7 +173,7 @@ def budgeted_path(
         if "max_seconds" in str(exc):
             scaled = (
                 f"0 of {len(norms)} norms: the first (B = {norms[0]:.4g}) was not reached in "
-                f"the {budget:g} s stage budget (--stage-budget)"
+                f"the {budget:g} s stage budget (--stage-budget, --time-budget)"
             )
         return None, f"the path could not be computed: {exc}", scaled
     scaled = ""
@@ -180,7 +181,7 @@ def budgeted_path(
         scaled = (
             f"{len(path.norms)} of {path.requested} norms (B up to {path.norms[-1]:.4g} of "
             f"{norms[-1]:.4g}): {time.perf_counter() - start:.0f} s reached the "
-            f"{budget:g} s stage budget (--stage-budget)"
+            f"{budget:g} s stage budget (--stage-budget, --time-budget)"
         )
     return path, "", scaled
 
@@ -198,7 +199,8 @@ def certification_fits(per_step: float | None, budget: float) -> str:
         return ""
     return (
         f"skipped: its first checkpoints ({needed} GD steps at {per_step * 1e3:.3g} ms) would "
-        f"need {per_step * needed:.0f} s, over the {budget:g} s budget (--certify-budget)"
+        f"need {per_step * needed:.0f} s, over the {budget:g} s budget "
+        "(--certify-budget, --time-budget)"
     )
 
 

@@ -25,6 +25,7 @@ from ntpprops.cli._inputs import UsageError, load_corpus, load_npz
 from ntpprops.cli._plots import OPTIMIZER_TITLES, plot_geometry, plot_training
 from ntpprops.cli._progress import Progress
 from ntpprops.cli._report import exit_status, render_table, summary_counts, write_reports
+from ntpprops.cli._timeshare import TIME_BUDGET
 from ntpprops.cli.claims import Claim, check_all
 from ntpprops.corpus import conditional_entropy, distinct_contexts
 from ntpprops.embeddings import MissingExtraError, minilm_embedding
@@ -95,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wall time per training run and for the regularisation path: a stage that would "
         f"take longer runs fewer steps or points and the report says so (0: no limit; "
         f"default {STAGE_BUDGET:g})",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        default=TIME_BUDGET,
+        help="wall time shared by all budgeted stages: each gets at most its share of what "
+        f"is left (0: no total; default {TIME_BUDGET:g})",
     )
     parser.add_argument("--no-plots", action="store_true", help="write no PNG figures")
 
@@ -200,12 +209,15 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError(f"--certify-budget must be >= 0 seconds, got {budget}")
     if not args.stage_budget >= 0:  # also rejects nan
         raise UsageError(f"--stage-budget must be >= 0 seconds, got {args.stage_budget}")
+    if not args.time_budget >= 0:  # also rejects nan
+        raise UsageError(f"--time-budget must be >= 0 seconds, got {args.time_budget}")
     return RunConfig(
         steps=steps,
         seed=args.seed,
         regpath_points=points,
         certify_budget=budget,
         stage_budget=args.stage_budget,
+        time_budget=args.time_budget,
         norm_stage=(not args.quick) if args.norms is None else bool(args.norms),
     )
 
