@@ -29,9 +29,22 @@ The properties check the premise (``D_t = -(W_{t+1} - W_t) / eta_t`` has ``||D_t
 and ``<hat M_t, D_t> = ||hat M_t||_{q*}``: a maximiser, hence the exact steepest direction
 wherever that is unique, and for the max norm ``D_t = sign(M_t)`` entrywise wherever
 ``|M_t|`` exceeds its rounding), (P') at every step and (R') at every step. Muon's default
-Newton-Schulz direction is not gated: its singular values lie in about ``[0.7, 1.2]`` (and
-far below 1 for singular values of ``M_t`` small against ``||M_t||_F``), so neither
-``||D_t|| = 1`` nor step 1 holds; only the SVD variant is Fan et al.'s spectral NMD.
+Newton-Schulz direction is not NMD: its singular values lie in about ``[0.7, 1.2]`` (and far
+below 1 for singular values of ``M_t`` small against ``||M_t||_F``), so neither ``||D_t|| = 1``
+nor step 1 holds. For it the premise is the step itself (``U p^5(S / ||M_t||_F) V^T`` of the
+recomputed ``M_t``, ``p`` Muon's quintic) and (P'') is (P') with the measured deviation from
+``U V^T`` and the measured step length carried through; no margin bound is asserted.
+
+Verified by hand to fail: signum taking normalised-GD steps (premise: length); Muon (SVD)
+without momentum, with ``beta / 2`` or ``beta + 0.05``, and the shared recursion with swapped
+weights, an unkept state, a Nesterov look-ahead or a one-step-stale buffer (premise: not
+steepest for ``hat M_t``; the one-context hand case cannot see these, its gradient keeps one
+direction); Muon (Newton-Schulz) without momentum, with ``beta / 2``, swapped weights, 4
+iterations or a changed coefficient (its premise). With the premise switched off, signum
+stepping along ``M_t / ||M_t||_max`` or along l1's direction breaks (P'); momentum faults do
+not (a unit steepest step for some other average of the gradients still satisfies it), nor
+does Muon stepping along ``M_t / ||M_t||_op``. The plain sum ``M_t = beta M_{t-1} + g_t``
+passes, as it should: it gives the same steps.
 
 Rounding. The recursion's entrywise error obeys ``eps_t <= beta eps_{t-1} + 3 EPS (beta
 ||M_{t-1}||_max + (1 - beta) ||g_t||_max)`` (two products and a sum), so ``||delta hat
@@ -197,3 +210,87 @@ def test_nmd_one_hot_margin_rate(method, case):
     assert np.max(ratio[-1000:]) <= 0.25 * np.max(ratio[10:100])
     # No direction beats the optimum, which is within the certificate's gap of gamma.
     assert margin <= gamma * (1.0 + GAP_RTOL[NMD_NORMS[method]]) + 1e-12
+
+
+#: Muon's reference quintic ``p(s) = a s + b s^3 + c s^5`` and its five iterations (Jordan et
+#: al., 2024), written out here rather than read from ntpprops.
+NS_COEFFS = (3.4445, -4.7750, 2.0315)
+NS_STEPS = 5
+#: ``max |p'|`` on ``[0, 1.2]`` (the iterates' range) is below 3.9 (``p'(1.2) = 3.88``,
+#: ``p'(0) = 3.44``), so ``NS_STEPS`` iterations amplify an early rounding at most ``3.9^5``.
+NS_AMPLIFICATION = 3.9**NS_STEPS
+
+
+def newton_schulz_by_svd(M):
+    """``U p^5(S / ||M||_F) V^T`` for ``M = U S V^T``: Newton-Schulz acts on singular values."""
+    U, s, Vt = np.linalg.svd(M, full_matrices=False)
+    x = s / np.linalg.norm(s)
+    a, b, c = NS_COEFFS
+    for _ in range(NS_STEPS):
+        x = a * x + b * x**3 + c * x**5
+    return (U * x) @ Vt
+
+
+def polar_factor(M):
+    """``U V^T`` over the singular values of ``M`` above rounding (spectral steepest direction)."""
+    U, s, Vt = np.linalg.svd(M, full_matrices=False)
+    keep = s > max(M.shape) * EPS * s[0]
+    return U[:, keep] @ Vt[keep]
+
+
+@given(
+    inst=nst.one_hot_instances(separable=True),
+    scale=st.floats(0.02, 1.0),
+    decay=st.floats(0.25, 1.0),
+    beta=st.floats(0.0, 0.95),
+)
+def test_muon_newton_schulz_step_and_descent(inst, scale, decay, beta):
+    # Default Muon (Newton-Schulz, not the exact polar factor). Premise: the step is -eta_t
+    # U p^5(S / ||M_t||_F) V^T of the recomputed M_t (each X X^T X product rounds by at most
+    # (V + d) EPS sum|coeffs| ~ 32 (V + d) EPS, amplified by NS_AMPLIFICATION; M_t's own
+    # relative rounding V d eps_t / ||M_t||_F likewise). Descent: with the measured deviation
+    # k_t = ||D_t - U V^T||_op and r_t = ||D_t||_op, <g, D_t> >= (1 - k_t) ||g||_nuc - 2 e_t
+    # (step 1 of the notes plus <g, D - UV^T> >= -k_t ||g||_nuc), ||g||_nuc in [gamma G, B G],
+    # and step 2 with a step of spectral length eta_t r_t: (P'') L_{t+1} <= L_t - eta_t (c_t
+    # (1 - k_t) G_t - 2 e_t) + eta_t^2 r_t^2 B^2 e^{eta_t r_t B} G_t / 2, c_t = gamma if k_t
+    # <= 1 else B. No margin bound follows (k_t need not vanish), so none is asserted.
+    gamma, bound = margin_constants(inst, "spectral")
+    lr = scale / bound
+    eta = lr * np.arange(1, 151, dtype=np.float64) ** -decay
+    optimizer = OPTIMIZERS["muon"](lr, beta=beta, decay=decay)
+    iterates, updates, grads = run_exact_gradients(inst, optimizer, len(eta))
+    V, d = inst.weight_shape
+    average, rounding = textbook_momentum(grads, beta)
+    directions = -updates / eta[:, None, None]
+    expected = np.array([newton_schulz_by_svd(M) for M in average])
+    sizes = np.linalg.norm(average, axis=(1, 2))
+    tolerance = NS_AMPLIFICATION * (32 * (V + d) * EPS + V * d * rounding / sizes)
+    deviation = np.max(np.abs(directions - expected), axis=(1, 2))
+    assert np.all(deviation <= tolerance), (
+        f"step {int(np.argmax(deviation - tolerance))} is not Newton-Schulz of the momentum: "
+        f"off by {float(np.max(deviation)):.3g} (allowed {float(np.min(tolerance)):.3g})"
+    )
+    loss, proxy, _, top = loss_proxy_margin(inst, iterates)
+    momentum_error = np.array(
+        [dual_norm(g - M, "spectral") for g, M in zip(grads, average, strict=True)]
+    )
+    length = np.array([matrix_norm(D, "spectral") for D in directions])
+    off = np.array(
+        [
+            matrix_norm(D - polar_factor(M), "spectral")
+            for D, M in zip(directions, average, strict=True)
+        ]
+    )
+    first = np.where(off <= 1.0, gamma, bound) * (1.0 - off)
+    second = eta * length**2 * bound**2 * np.exp(eta * length * bound) / 2.0
+    allowed = loss[:-1] - eta * (proxy[:-1] * (first - second) - 2 * momentum_error)
+    delta = 4 * (inst.dim + 2) * EPS * (1.0 + top)
+    h_max = float(np.max(np.abs(inst.embeddings)))
+    u = V * d * rounding
+    extra = eta * (4 * u + 2 * (inst.m + 5) * V * d * EPS * h_max * proxy[:-1])
+    extra += eta * proxy[:-1] * bound * 64 * V * d * EPS  # k_t's own rounding (two SVDs)
+    slack = allowed + extra + delta[1:] * (loss[:-1] + loss[1:]) - loss[1:]
+    assert np.all(slack >= 0.0), (
+        f"(P'') fails at step {int(np.argmin(slack))}: L_t+1 exceeds the proven bound by "
+        f"{-float(np.min(slack)):.3g} (k_t = {float(off[np.argmin(slack)]):.3g})"
+    )
