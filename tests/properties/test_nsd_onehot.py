@@ -43,72 +43,16 @@ import math
 
 import numpy as np
 import pytest
+from _onehot_runs import loss_proxy_margin, margin_constants, run_exact_gradients
 from _oracles import EPS
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.special import logsumexp
 
-from ntpprops import OPTIMIZERS, NTPInstance, ntp_svm_result
+from ntpprops import OPTIMIZERS, NTPInstance
 from ntpprops import strategies as nst
-from ntpprops._loss import softmax_residual
-from ntpprops._svm_norms import GAP_RTOL, dual_norm, matrix_norm
+from ntpprops._svm_norms import GAP_RTOL, matrix_norm
 
 NSD_NORMS = ("max", "l1", "l2", "spectral")
-
-
-def _atoms(inst):
-    """Every ``(e_{y_j} - e_v) h_j^T``, ``v != y_j``, shape (n, V, d) (one-hot labels ``y``)."""
-    labels = np.argmax(inst.supports, axis=1)
-    out = []
-    for j, y in enumerate(labels):
-        for v in range(inst.vocab_size):
-            if v != y:
-                A = np.zeros(inst.weight_shape)
-                A[y] += inst.embeddings[j]
-                A[v] -= inst.embeddings[j]
-                out.append(A)
-    return np.array(out)
-
-
-def _constants(inst, norm):
-    """``(gamma, B)`` of the module notes: a certified solution's ``q``-margin, the data bound."""
-    atoms = _atoms(inst)
-    W = np.asarray(ntp_svm_result(inst, norm=norm).W)
-    gamma = float(np.min(np.einsum("nvd,vd->n", atoms, W))) / matrix_norm(W, norm)
-    bound = max(dual_norm(A, norm) for A in atoms)
-    return gamma, bound
-
-
-def _run(inst, optimizer, steps):
-    """Iterates ``W_0 = 0, ..., W_T`` (T + 1, V, d) and updates (T, V, d), exact gradients."""
-    weighted = inst.context_weights[:, None] * inst.embeddings
-    W = np.zeros(inst.weight_shape)
-    state = optimizer.init(W)
-    iterates, updates = [W], []
-    for _ in range(steps):
-        grad = softmax_residual(inst, inst.embeddings @ W.T).T @ weighted
-        update, state = optimizer.update(grad, state, W)
-        W = W + update
-        iterates.append(W)
-        updates.append(update)
-    return np.array(iterates), np.array(updates)
-
-
-def _loss_proxy_margin(inst, iterates):
-    """``L_t``, ``G_t``, the minimum margin and ``max |logit|`` of each iterate, shape (T + 1,)."""
-    labels = np.argmax(inst.supports, axis=1)
-    Z = np.einsum("md,tvd->tmv", inst.embeddings, iterates)
-    margins = Z[:, np.arange(inst.m), labels][:, :, None] - Z  # 0 at the label
-    log_s = logsumexp(np.where(inst.supports, -np.inf, -margins), axis=2)  # log S_j
-    per_loss = np.logaddexp(0.0, log_s)  # l_j = log(1 + S_j)
-    per_proxy = np.exp(log_s - per_loss)  # S_j / (1 + S_j)
-    lowest = np.min(np.where(inst.supports, np.inf, margins), axis=(1, 2))
-    return (
-        per_loss @ inst.context_weights,
-        per_proxy @ inst.context_weights,
-        lowest,
-        np.max(np.abs(Z), axis=(1, 2)),
-    )
 
 
 def check_nsd_certificate(inst, norm, optimizer, eta):
@@ -118,12 +62,12 @@ def check_nsd_certificate(inst, norm, optimizer, eta):
     gamma)`` for callers that check the rate further.
     """
     steps = len(eta)
-    gamma, bound = _constants(inst, norm)
-    iterates, updates = _run(inst, optimizer, steps)
+    gamma, bound = margin_constants(inst, norm)
+    iterates, updates, _ = run_exact_gradients(inst, optimizer, steps)
     lengths = np.array([matrix_norm(U, norm) for U in updates])
     # Premise: a unit steepest direction scaled by eta_t (an SVD / a division: ~ dims * EPS).
     np.testing.assert_allclose(lengths, eta, rtol=64 * max(inst.weight_shape) * EPS)
-    loss, proxy, lowest, top = _loss_proxy_margin(inst, iterates)
+    loss, proxy, lowest, top = loss_proxy_margin(inst, iterates)
     delta = 4 * (inst.dim + 2) * EPS * (1.0 + top)
     second = eta * bound**2 * np.exp(eta * bound) / 2.0
     allowed = loss[:-1] - eta * proxy[:-1] * (gamma - second)
@@ -155,7 +99,7 @@ def check_nsd_certificate(inst, norm, optimizer, eta):
     decay=st.floats(0.25, 1.0),
 )
 def test_nsd_one_hot_per_step_certificate(norm, inst, scale, decay):
-    _, bound = _constants(inst, norm)
+    _, bound = margin_constants(inst, norm)
     lr = scale / bound  # scale-free: eta_0 B
     eta = lr * np.arange(1, 151, dtype=np.float64) ** -decay
     check_nsd_certificate(inst, norm, OPTIMIZERS[f"nsd-{norm}"](lr, decay=decay), eta)
@@ -180,7 +124,7 @@ def test_nsd_one_hot_margin_rate(norm, case):
     # method converging to another norm's optimum (margin 2/3 of gamma in max, one context)
     # fails it; the floors below check that (R) stays that informative.
     inst = RATE_CASES[case]
-    gamma, bound = _constants(inst, norm)
+    gamma, bound = margin_constants(inst, norm)
     lr = 0.25 / bound
     eta = lr * np.arange(1, 2001, dtype=np.float64) ** -0.5
     margin, proven, gamma = check_nsd_certificate(inst, norm, OPTIMIZERS[f"nsd-{norm}"](lr), eta)
