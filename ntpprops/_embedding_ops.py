@@ -18,6 +18,7 @@ from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
@@ -27,6 +28,7 @@ __all__ = [
     "SPARSE_MIN_ENTRIES",
     "EmbeddingOperator",
     "as_operator",
+    "context_groups",
     "embedding_operator",
     "logits_of",
     "pull_back",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
 
 #: The CSR kernels are single-threaded and ~20x slower per stored entry than dense BLAS on
 #: this project's 2-core machine, so sparsity pays only well below 1/20 of the entries.
@@ -97,3 +100,23 @@ def weighted(H: EmbeddingOperator, pi: FloatArray) -> EmbeddingOperator:
     if isinstance(H, np.ndarray):
         return pi[:, None] * H
     return scipy.sparse.csr_array(scipy.sparse.diags_array(pi) @ H)
+
+
+def context_groups(inst: NTPInstance) -> IntArray | None:
+    """Group label per context, shape (m,), or None when ``H`` is dense or does not split.
+
+    Contexts in different groups have orthogonal embeddings (no shared non-zero coordinate):
+    the connected components of the pattern of ``|H| |H|^T`` (absolute values, so that no
+    cancellation hides a shared coordinate). Cached on the instance.
+    """
+    if "context_groups" not in inst._cache:
+        labels = None
+        H = embedding_operator(inst)
+        if not isinstance(H, np.ndarray):
+            pattern = scipy.sparse.csr_array(abs(H) @ abs(H).T)
+            n_groups, found = scipy.sparse.csgraph.connected_components(pattern, directed=False)
+            if n_groups > 1:
+                labels = found.astype(np.intp)
+        inst._cache["context_groups"] = labels
+    cached: IntArray | None = inst._cache["context_groups"]
+    return cached

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
-import scipy.sparse.csgraph
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
 from ntpprops._embedding_ops import (
     EmbeddingOperator,
+    context_groups,
     embedding_operator,
     logits_of,
     pull_back,
@@ -215,28 +215,29 @@ def smoothness_bound(inst: NTPInstance) -> float:
         # lambda_max of the smaller of H^T diag(pi) H (d x d) and diag(sqrt pi) K diag(sqrt pi)
         # (m x m): same non-zero spectrum, and a single top eigenvalue is much cheaper than
         # the full SVD behind ``norm(., 2)`` (8 s vs 1.2 s at m = 1000, d = 1200).
-        H = embedding_operator(inst)
-        if isinstance(H, np.ndarray):
-            scaled = np.sqrt(inst.context_weights)[:, None] * H
+        groups = context_groups(inst)
+        if groups is None:
+            scaled = np.sqrt(inst.context_weights)[:, None] * inst.embeddings
             gram = scaled @ scaled.T if inst.m <= inst.dim else scaled.T @ scaled
             top = extreme_eigenvalue(gram, largest=True)
         else:
-            top = _sparse_top_eigenvalue(weighted(H, np.sqrt(inst.context_weights)))
+            scaled_op = weighted(embedding_operator(inst), np.sqrt(inst.context_weights))
+            top = _grouped_top_eigenvalue(scaled_op, groups)
         cached = inst._cache["smoothness"] = 0.5 * max(float(top), 0.0)
     return float(cached)
 
 
-def _sparse_top_eigenvalue(scaled: EmbeddingOperator) -> float:
-    """``lambda_max(S S^T)`` for a sparse ``S`` (m, d), exactly: ``S S^T`` is block diagonal
-    over the connected components of its non-zero pattern (contexts sharing no coordinate are
-    orthogonal), so the top eigenvalue is the largest over the blocks (1 x 1 for one-hot)."""
+def _grouped_top_eigenvalue(scaled: EmbeddingOperator, groups: NDArray[np.intp]) -> float:
+    """``lambda_max(S S^T)`` for ``S`` (m, d) whose rows fall into mutually orthogonal
+    ``groups`` (:func:`ntpprops._embedding_ops.context_groups`), exactly: ``S S^T`` is block
+    diagonal over them, so the top eigenvalue is the largest over the blocks (1 x 1 for
+    one-hot)."""
     gram = scipy.sparse.csr_array(scaled @ scaled.T)
-    n_blocks, label = scipy.sparse.csgraph.connected_components(gram, directed=False)
-    if n_blocks == gram.shape[0]:
+    if np.unique(groups).size == gram.shape[0]:
         return float(np.max(gram.diagonal(), initial=0.0))
     top = 0.0
-    for block in range(n_blocks):
-        rows = np.flatnonzero(label == block)
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
         dense = gram[rows][:, rows].toarray()
         top = max(top, extreme_eigenvalue(dense, largest=True))
     return top

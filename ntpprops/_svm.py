@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from ntpprops._embedding_ops import context_groups
 from ntpprops._errors import NotSeparableError, SolverError
 from ntpprops._instance import NTPInstance, require_instance
 from ntpprops._kkt import KKT_RTOL, KKTReport, kkt_report
@@ -40,7 +41,6 @@ from ntpprops._scale import NATIVE_ROW_SPREAD, float64_scaled, ldexp_exact, row_
 from ntpprops._separability import is_separable
 from ntpprops._separation import SeparabilityResult, separation_atoms
 from ntpprops._svm_active import active_set_fits, solve_active_set, solve_dual_cd
-from ntpprops._svm_blocks import context_groups
 from ntpprops._svm_cvxpy import solve_cvxpy
 from ntpprops._svm_norms import NORMS, DualityCertificate, solve_norm_svm
 from ntpprops._threads import single_blas_thread

@@ -23,40 +23,19 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.csgraph
 from numpy.typing import NDArray
 
 from ntpprops import _svm_active
-from ntpprops._embedding_ops import embedding_operator, pull_back
+from ntpprops._embedding_ops import context_groups, embedding_operator, pull_back
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._kkt import kkt_report
 from ntpprops._separation import SeparabilityResult, perp_combination_norm, separation_atoms
 
-__all__ = ["context_groups", "decide_separability"]
+__all__ = ["decide_separability"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
-
-
-def context_groups(inst: NTPInstance) -> IntArray | None:
-    """Group label per context, shape (m,), or None when ``H`` is dense or does not split.
-
-    Contexts in different groups have orthogonal embeddings (no shared non-zero coordinate).
-    Cached on the instance.
-    """
-    if "context_groups" not in inst._cache:
-        labels = None
-        H = embedding_operator(inst)
-        if not isinstance(H, np.ndarray):
-            pattern = scipy.sparse.csr_array(abs(H) @ abs(H).T)
-            n_groups, found = scipy.sparse.csgraph.connected_components(pattern, directed=False)
-            if n_groups > 1:
-                labels = found.astype(np.intp)
-        inst._cache["context_groups"] = labels
-    cached: IntArray | None = inst._cache["context_groups"]
-    return cached
 
 
 def decide_separability(inst: NTPInstance, max_seconds: float) -> SeparabilityResult:
@@ -83,10 +62,14 @@ def decide_separability(inst: NTPInstance, max_seconds: float) -> SeparabilityRe
     H, H_op = inst.embeddings, embedding_operator(inst)
     sizes = np.bincount(labels)
     single = sizes[labels] == 1
+    n = np.einsum("ij,ij->i", H, H)
+    # h_j = 0 with a support that is not full: its atoms are zero (a full support has none).
+    zero = single & (n == 0.0) & (inst.support_sizes < V)
+    if np.any(zero):
+        return _as_certificate(inst, np.flatnonzero(zero)[:1], None, None)
     W = np.zeros(inst.weight_shape)
     duals = np.zeros(len(atoms))
     # Single contexts: the closed form of the module docstring, all at once.
-    n = np.einsum("ij,ij->i", H, H)
     s = inst.support_sizes.astype(np.float64)
     solo = single & (n > 0.0)
     u = np.where(inst.supports, (V - s)[:, None] / V, -s[:, None] / V)
@@ -94,8 +77,6 @@ def decide_separability(inst: NTPInstance, max_seconds: float) -> SeparabilityRe
     W += pull_back(H_op, u / np.where(solo, n, 1.0)[:, None])
     on_solo = solo[atoms.ctx]
     duals[on_solo] = (s / (V * np.where(n > 0.0, n, 1.0)))[atoms.ctx[on_solo]]
-    if np.any(single & (n == 0.0)):  # h_j = 0 with a support that is not full
-        return _as_certificate(inst, np.flatnonzero(single & (n == 0.0))[:1], None, None)
     for group in np.flatnonzero(sizes > 1):
         rows = np.flatnonzero(labels == group)
         sub = NTPInstance(H[rows], inst.probs[rows])

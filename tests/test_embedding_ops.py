@@ -86,6 +86,24 @@ def test_loss_gradient_and_smoothness_through_the_sparse_path(force_sparse):
     assert abs(smoothness_bound(sparse) - reference) <= 1e-12 * reference
 
 
+@pytest.mark.parametrize("sizes", [(1, 1, 1, 1), (1, 3, 2, 1)])
+def test_smoothness_over_orthogonal_groups_equals_the_dense_eigenvalue(force_sparse, sizes):
+    # Groups of contexts on disjoint coordinate pairs: the grouped eigenvalue (single
+    # contexts: the largest pi_j ||h_j||^2; else block by block) against the dense one.
+    rng = np.random.default_rng(len(sizes) + sum(sizes))
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    H = np.zeros((group.size, 2 * len(sizes)))
+    for j, g in enumerate(group):
+        H[j, 2 * g : 2 * g + 2] = rng.standard_normal(2)
+    P = np.eye(3)[rng.integers(0, 3, group.size)]
+    inst = NTPInstance(H, P, rng.uniform(0.5, 1.5, group.size))
+    assert ops.context_groups(inst) is not None
+    scaled = np.sqrt(inst.context_weights)[:, None] * H
+    reference = 0.5 * np.linalg.eigvalsh(scaled @ scaled.T)[-1]
+    # Both are eigensolver answers on (blocks of) the same matrix: ~ n eps ||K|| apart.
+    assert abs(smoothness_bound(inst) - reference) <= 1e-12 * reference
+
+
 @pytest.mark.parametrize("method", ["gd", "ngd", "adam"])
 def test_training_on_sparse_embeddings_follows_the_dense_run(force_sparse, monkeypatch, method):
     dense = _sparse_instance(4)

@@ -12,8 +12,8 @@ from _builders import relative_error
 
 import ntpprops._embedding_ops as ops
 from ntpprops import NTPInstance, is_separable, ntp_svm_result
+from ntpprops._embedding_ops import context_groups
 from ntpprops._separation import separability_certificate_bound
-from ntpprops._svm_blocks import context_groups
 
 
 @pytest.fixture
@@ -91,6 +91,17 @@ def test_a_non_separable_group_makes_the_whole_instance_non_separable(force_spar
     atoms_ctx = np.nonzero(~inst.supports)[0]
     assert np.all(result.certificate[atoms_ctx < 3] == 0.0)
     assert separability_certificate_bound(inst, result.certificate) >= 1e8
+
+
+def test_a_zero_embedding_with_a_full_support_constrains_nothing(force_sparse):
+    # Context 3 has h = 0 and predicts every token: it has no atom, so it neither certifies
+    # non-separability nor changes W^mm; the other contexts are one-hot and separable.
+    H = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    P = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0.2, 0.3, 0.5]])
+    inst = NTPInstance(H, P)
+    assert context_groups(inst) is not None
+    assert is_separable(inst)
+    assert ntp_svm_result(inst).kkt.ok
 
 
 def test_dense_embeddings_are_never_split():
