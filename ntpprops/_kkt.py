@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ntpprops._atoms import atom_coefficients, atom_values
+from ntpprops._atoms import atom_values
 from ntpprops._embedding_ops import embedding_operator, logits_of, pull_back
 from ntpprops._instance import NTPInstance
-from ntpprops._separation import separation_atoms
+from ntpprops._separation import perp_combination, separation_atoms
 from ntpprops._subspace import project_f_coefficients
 
 __all__ = ["KKT_RTOL", "KKTReport", "kkt_report"]
@@ -98,8 +98,6 @@ def kkt_report(inst: NTPInstance, W: FloatArray, duals: FloatArray) -> KKTReport
         return KKTReport(primal, np.inf, np.inf, np.inf, False)
     dual = max(0.0, float(np.max(-duals, initial=0.0))) / lam_scale
     comp = float(np.max(np.abs(duals * (margins - 1.0)))) / lam_scale
-    C = atom_coefficients(atoms, duals, inst.m, inst.vocab_size)
-    C_perp = C - project_f_coefficients(inst, logits_of(H, pull_back(H, C)))
-    stat = float(np.linalg.norm(W - pull_back(H, C_perp))) / w_norm
+    stat = float(np.linalg.norm(W - perp_combination(inst, duals))) / w_norm
     ok = max(primal, dual, comp, stat) <= KKT_RTOL
     return KKTReport(primal, dual, comp, stat, bool(ok))

@@ -31,6 +31,7 @@ from ntpprops._subspace import project_f_coefficients
 __all__ = [
     "SeparabilityResult",
     "ntp_margin",
+    "perp_combination",
     "perp_combination_norm",
     "raw_margin",
     "separability_certificate_bound",
@@ -135,13 +136,19 @@ def raw_margin(inst: NTPInstance, W: FloatArray) -> float:
     return float(np.min(worst_in - best_out))
 
 
-def perp_combination_norm(inst: NTPInstance, weights: FloatArray) -> float:
-    """``||P_perp(sum_i weights_i A_i)||_F`` over :func:`separation_atoms`, in kernel form."""
+def perp_combination(inst: NTPInstance, weights: FloatArray) -> FloatArray:
+    """``P_perp(sum_i weights_i A_i)`` over :func:`separation_atoms`, shape (V, d), in
+    kernel form."""
     C = atom_coefficients(separation_atoms(inst), weights, inst.m, inst.vocab_size)
     H = embedding_operator(inst)
     # P_F acts on the logits H Z^T = K C; the projected matrix is (C - C_F)^T H.
     C_perp = C - project_f_coefficients(inst, logits_of(H, pull_back(H, C)))
-    return float(np.linalg.norm(pull_back(H, C_perp)))
+    return pull_back(H, C_perp)
+
+
+def perp_combination_norm(inst: NTPInstance, weights: FloatArray) -> float:
+    """``||P_perp(sum_i weights_i A_i)||_F`` over :func:`separation_atoms`."""
+    return float(np.linalg.norm(perp_combination(inst, weights)))
 
 
 def separability_certificate_bound(inst: NTPInstance, certificate: ArrayLike) -> float:
