@@ -173,7 +173,12 @@ def run_dual(name: str) -> None:
     try:
         sep = ntpprops.is_separable(inst)
         seconds = time.perf_counter() - start
-        if sep:
+        if sep and sep.margin_upper is not None:
+            print(
+                f"separable in {seconds:.1f} s by a checked separator of the dual ascent: "
+                f"{sep.margin:.4g} <= gamma* <= {sep.margin_upper:.4g} (W^mm not solved)"
+            )
+        elif sep:
             result = ntpprops.ntp_svm_result(inst)
             print(
                 f"separable in {seconds:.1f} s: margin {sep.margin:.4g}, method "

@@ -140,6 +140,9 @@ def _rescaled(result: SeparabilityResult, exponent: int) -> SeparabilityResult:
         result,
         witness=witness,
         margin=float(ldexp_exact(np.array(result.margin), exponent, "the NTP margin")),
+        margin_upper=None
+        if result.margin_upper is None
+        else float(ldexp_exact(np.array(result.margin_upper), exponent, "the NTP margin bound")),
         certificate_norm=float(
             ldexp_exact(np.array(result.certificate_norm), exponent, "the certificate norm")
         ),

@@ -75,11 +75,18 @@ class SeparabilityResult:
     separable : bool
     witness : ndarray, shape (V, d), or None
         When separable: ``W^d`` in ``F^perp`` with every NTP margin ``>= 1`` in floating point
-        (``W^mm``, scaled up by at most ``1e-9`` relative to absorb rounding). When every
-        support is full, Definition 2 holds vacuously and the witness is ``0``.
+        (``W^mm``, scaled up by at most ``1e-9`` relative to absorb rounding; on instances
+        decided by the dual ascent's separator, ``margin_upper`` set, another separator).
+        When every support is full, Definition 2 holds vacuously and the witness is ``0``.
     margin : float
-        The largest NTP margin of a unit-norm direction in ``F^perp``: ``1 / ||W^mm||`` when
-        separable (``inf`` when every support is full), ``0.0`` otherwise.
+        The largest NTP margin ``gamma*`` of a unit-norm direction in ``F^perp``:
+        ``1 / ||W^mm||`` when separable (``inf`` when every support is full), ``0.0``
+        otherwise; with ``margin_upper`` set, the lower end of a bracket on it.
+    margin_upper : float or None
+        None when ``margin`` is exact. Set when the instance was decided separable by a
+        separator before ``W^mm`` was solved (:mod:`ntpprops._svm_dual`, large instances):
+        ``margin = 1 / ||witness|| <= gamma* <= margin_upper``, the upper end proven by the
+        dual ascent (every separator has ``||W|| >= 1 / margin_upper``).
     certificate : ndarray, shape (n_out,), or None
         When not separable: ``y >= 0`` with ``sum y = 1`` over :func:`separation_atoms`, with
         ``P_perp(sum_i y_i A_i)`` (numerically) zero.
@@ -92,6 +99,7 @@ class SeparabilityResult:
     margin: float = 0.0
     certificate: FloatArray | None = field(default=None, repr=False)
     certificate_norm: float = 0.0
+    margin_upper: float | None = None
 
     def __bool__(self) -> bool:
         return self.separable

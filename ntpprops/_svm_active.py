@@ -55,7 +55,8 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from ntpprops._atoms import Atoms, atom_coefficients, atom_values
-from ntpprops._errors import SolverError
+from ntpprops._embedding_ops import embedding_operator, logits_of
+from ntpprops._errors import SeparabilityUndecidedError, SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._kkt import KKT_RTOL, kkt_report
 from ntpprops._linalg import symmetric_eigh
@@ -65,7 +66,13 @@ from ntpprops._separation import (
     raw_margin,
     separation_atoms,
 )
-from ntpprops._subspace import RANK_RTOL, f_generators, kernel, project_f_coefficients
+from ntpprops._subspace import (
+    RANK_RTOL,
+    f_generators,
+    kernel,
+    project_f_coefficients,
+    project_f_perp,
+)
 from ntpprops._svm_dual import (
     DUAL_MAX_EPOCHS,
     DUAL_MAX_SECONDS,
@@ -78,6 +85,7 @@ __all__ = [
     "SEPARABLE_RTOL",
     "active_set_fits",
     "decide_separability",
+    "dual_witness",
     "min_norm_point",
     "polish_from",
     "reduced_factor",
@@ -539,21 +547,79 @@ def polish_from(
 def witness(inst: NTPInstance, W: FloatArray) -> FloatArray:
     """``W`` scaled up (by at most ``WITNESS_RTOL`` relative) so every NTP margin is ``>= 1``."""
     raw = raw_margin(inst, W)
-    factor = 1.0 / raw if raw < 1.0 else 1.0
-    witness = W * factor
-    # The computed margins carry rounding of order eps * |logits|, which can exceed the
-    # margin change of a tiny bump when ||W|| is large: bumps double until they outgrow it.
-    bump = 2.0**-44
-    while not raw_margin(inst, witness) >= 1.0 and bump <= WITNESS_RTOL:
-        factor *= 1.0 + bump
-        witness = W * factor
-        bump *= 2.0
-    if not raw_margin(inst, witness) >= 1.0 or abs(factor - 1.0) > WITNESS_RTOL:
+    scaled = _unit_margin(inst, W, 1.0 / raw if raw < 1.0 else 1.0)
+    if scaled is None:
         raise SolverError(
             f"the NTP-SVM solution has raw margin {raw!r}, too far from 1 to be a witness; "
             "try method='cvxpy'"
         )
-    return witness
+    return scaled
+
+
+def _unit_margin(inst: NTPInstance, W: FloatArray, factor: float) -> FloatArray | None:
+    """``W * factor * (1 + rho)`` with every computed NTP margin ``>= 1``, for the smallest
+    ``rho <= WITNESS_RTOL`` tried, or None."""
+    scaled = W * factor
+    # The computed margins carry rounding of order eps * |logits|, which can exceed the
+    # margin change of a tiny bump when ||W|| is large: bumps double until they outgrow it.
+    bump = 2.0**-44
+    grown = 1.0
+    while not raw_margin(inst, scaled) >= 1.0 and bump <= WITNESS_RTOL:
+        grown = 1.0 + bump
+        scaled = W * (factor * grown)
+        bump *= 2.0
+    if not raw_margin(inst, scaled) >= 1.0 or grown - 1.0 > WITNESS_RTOL:
+        return None
+    return scaled
+
+
+def dual_witness(
+    inst: NTPInstance, X: FloatArray, threshold: float
+) -> tuple[FloatArray, float] | None:
+    """A separator from the dual ascent's primal iterate, checked, or None.
+
+    ``W = P_perp(X V_r^T)`` (the projection in kernel form, :func:`project_f_perp`) scaled to
+    unit raw margin is returned when every out-of-support gap is positive, the margin of its
+    direction is above the decision threshold (as a polished ``W^mm`` must be: below it, a
+    gap can be the rounding of a projection, e.g. two contexts on one ray whose supports force
+    equal logits) and the support logits agree to ``KKT_RTOL`` of the largest logit (the
+    standard (6a) is held to for ``W^mm``). Nothing of the ascent is trusted: the margins are
+    recomputed from ``H``.
+
+    Parameters
+    ----------
+    inst : NTPInstance
+    X : ndarray, shape (V, r)
+        The primal iterate in the rank-r coordinates of :func:`reduced_factor`.
+    threshold : float
+        The decision threshold ``SEPARABLE_RTOL * max_i ||A_i||`` on ``gamma*``.
+
+    Returns
+    -------
+    (W, margin) or None
+        ``W`` (V, d) with every NTP margin ``>= 1`` and ``margin = ntp_margin(W)``, a lower
+        bound on ``gamma*``.
+    """
+    _, Vt = reduced_factor(inst)
+    W = project_f_perp(inst, X @ Vt)
+    raw = raw_margin(inst, W)
+    if not (raw > 0.0 and np.isfinite(raw)):
+        return None
+    scaled = _unit_margin(inst, W, 1.0 / raw)
+    if scaled is None:
+        return None
+    scores = logits_of(embedding_operator(inst), scaled)
+    sup = inst.supports
+    spread = float(
+        np.max(
+            np.max(np.where(sup, scores, -np.inf), axis=1)
+            - np.min(np.where(sup, scores, np.inf), axis=1)
+        )
+    )
+    margin = 1.0 / float(np.linalg.norm(scaled))
+    if not (margin > threshold and spread <= KKT_RTOL * max(1.0, float(np.max(np.abs(scores))))):
+        return None
+    return scaled, margin
 
 
 def _from_min_norm_point(
@@ -709,28 +775,58 @@ def _verified_polish(
     return W, duals, act
 
 
-def _dual_outcome(inst: NTPInstance, max_seconds: float, max_epochs: int) -> DualOutcome:
-    """:func:`ntpprops._svm_dual.dual_coordinate_ascent` on ``inst`` (cached once decided)."""
-    cached = inst._cache.get("svm_dual_outcome")
-    if cached is None:
-        deadline = time.perf_counter() + max_seconds
-        B, _ = reduced_factor(inst)
-        # max_i ||A_i|| over contexts with out atoms (per context: B[atoms.ctx] would be an
-        # (n_out, r) copy, 7 GB on the GPL-3 text).
-        has_out = ~np.all(inst.supports, axis=1)
-        norms = np.linalg.norm(B, axis=1)[has_out]
-        scale = float(np.sqrt(2.0) * np.max(norms, initial=0.0))
-        cached = dual_coordinate_ascent(
+def _dual_outcome(
+    inst: NTPInstance, max_seconds: float, max_epochs: int, *, need_w_mm: bool
+) -> DualOutcome:
+    """:func:`ntpprops._svm_dual.dual_coordinate_ascent` on ``inst`` (cached once decided).
+
+    ``need_w_mm=False`` (a decision only) lets a checked separator of the primal iterate
+    (:func:`dual_witness`) end the ascent; ``need_w_mm=True`` continues such an outcome from
+    its state until ``W^mm`` is polished.
+
+    Raises
+    ------
+    SeparabilityUndecidedError
+        If the ascent runs out of budget undecided.
+    SolverError
+        If the instance is separable (a witness was found) but ``W^mm`` was not polished
+        within the budget.
+    """
+    cached: DualOutcome | None = inst._cache.get("svm_dual_outcome")
+    if cached is not None and not (need_w_mm and cached.witness is not None):
+        return cached
+    deadline = time.perf_counter() + max_seconds
+    B, _ = reduced_factor(inst)
+    # max_i ||A_i|| over contexts with out atoms (per context: B[atoms.ctx] would be an
+    # (n_out, r) copy, 7 GB on the GPL-3 text).
+    has_out = ~np.all(inst.supports, axis=1)
+    norms = np.linalg.norm(B, axis=1)[has_out]
+    scale = float(np.sqrt(2.0) * np.max(norms, initial=0.0))
+    threshold = SEPARABLE_RTOL * scale
+    try:
+        outcome = dual_coordinate_ascent(
             B,
             inst.supports,
-            threshold=SEPARABLE_RTOL * scale,
+            threshold=threshold,
             polish=lambda active: _verified_polish(inst, active, deadline),
             certificate_norm=lambda C: _certificate_norm(inst, C),
             max_seconds=max_seconds,
             max_epochs=max_epochs,
+            witness=None if need_w_mm else (lambda X: dual_witness(inst, X, threshold)),
+            start=None if cached is None else cached.state,
         )
-        inst._cache["svm_dual_outcome"] = cached
-    return cached
+    except SeparabilityUndecidedError as exc:
+        if cached is None or cached.witness is None:
+            raise
+        raise SolverError(
+            "the instance is NTP-separable (a checked separator was found), but W^mm was not "
+            f"polished to a KKT-verified solution in {max_seconds:.0f} s more of the dual "
+            f"ascent ({exc.norm_lower_bound:.6g} <= ||W^mm|| <= {1.0 / cached.witness[1]:.6g} "
+            "is proven). Give it more time "
+            "(ntpprops._svm_active.solve_dual_cd(inst, max_seconds=...)), or use fewer contexts"
+        ) from exc
+    inst._cache["svm_dual_outcome"] = outcome
+    return outcome
 
 
 def _certificate_norm(inst: NTPInstance, C: FloatArray) -> float:
@@ -757,7 +853,11 @@ def _certificate_norm(inst: NTPInstance, C: FloatArray) -> float:
 
 
 def _decide_by_dual(inst: NTPInstance, max_seconds: float, max_epochs: int) -> SeparabilityResult:
-    outcome = _dual_outcome(inst, max_seconds, max_epochs)
+    outcome = _dual_outcome(inst, max_seconds, max_epochs, need_w_mm=False)
+    if outcome.witness is not None:
+        W, margin = outcome.witness
+        upper = float(np.inf) if outcome.norm_bound == 0.0 else 1.0 / outcome.norm_bound
+        return SeparabilityResult(True, W, margin, margin_upper=max(upper, margin))
     if outcome.solution is None:
         return SeparabilityResult(False, None, 0.0, outcome.certificate, outcome.certificate_norm)
     W, _, _ = outcome.solution
@@ -772,18 +872,23 @@ def solve_dual_cd(
 ) -> tuple[SeparabilityResult, tuple[FloatArray, FloatArray, BoolArray, float] | None]:
     """The dual-ascent decision and, when separable, ``(W^mm, duals, active, seconds)``.
 
-    Reuses the ascent run while deciding separability (:func:`decide_separability`).
+    Reuses the ascent run while deciding separability (:func:`decide_separability`): a
+    decision by a separator continues from the ascent's state for ``max_seconds`` more.
 
     Raises
     ------
     SeparabilityUndecidedError
         If the ascent runs out of budget undecided.
+    SolverError
+        If the instance is separable but ``W^mm`` was not polished within the budget.
     """
     sep = decide_separability(
         inst, method="dual-cd", max_seconds=max_seconds, max_epochs=max_epochs
     )
-    outcome = _dual_outcome(inst, max_seconds, max_epochs)
+    outcome = _dual_outcome(inst, max_seconds, max_epochs, need_w_mm=True)
     if outcome.solution is None:
         return sep, None
     W, duals, active = outcome.solution
+    if sep.margin_upper is not None:
+        sep = SeparabilityResult(True, witness(inst, W), 1.0 / float(np.linalg.norm(W)))
     return sep, (W.copy(), duals.copy(), active.copy(), outcome.seconds)

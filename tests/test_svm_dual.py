@@ -31,10 +31,11 @@ from ntpprops._svm_active import (
     _certificate_norm,
     _verified_polish,
     decide_separability,
+    dual_witness,
     polish_from,
     reduced_factor,
 )
-from ntpprops._svm_dual import dual_coordinate_ascent, solve_block
+from ntpprops._svm_dual import dual_coordinate_ascent, solve_block, witness_epochs
 
 W_RTOL = 1e3 * KKT_RTOL
 
@@ -321,3 +322,132 @@ def test_the_direct_exit_answers_not_separable_with_a_checked_certificate(inst):
     y = outcome.certificate
     assert y is not None and np.all(y >= 0.0) and abs(float(y.sum()) - 1.0) <= 1e-12
     assert outcome.certificate_norm <= threshold
+
+
+# -- deciding "separable" by a separator of the primal iterate -------------------------------
+
+
+def _witness_ascent(inst, **budget):
+    """The ascent with the witness check (at the decision threshold) and a polish that never
+    succeeds."""
+    B, _ = reduced_factor(inst)
+    threshold = SEPARABLE_RTOL * _atom_scale(inst)
+    return dual_coordinate_ascent(
+        B,
+        inst.supports,
+        threshold=0.0,
+        polish=lambda active: None,
+        certificate_norm=lambda C: np.inf,
+        witness=lambda X: dual_witness(inst, X, threshold),
+        **budget,
+    )
+
+
+def _atom_scale(inst):
+    """``max_i ||A_i||`` (over contexts with out-of-support tokens)."""
+    return np.sqrt(2) * np.max(np.linalg.norm(inst.embeddings[~inst.supports.all(1)], axis=1))
+
+
+def _check_separator(inst, W, margin):
+    """Definition 2 for ``W`` recomputed from ``H`` (no solver): equal support logits to the
+    (6a) standard of ``W^mm`` (``KKT_RTOL`` of the largest logit) and out-of-support gaps
+    ``>= 1``; ``margin`` is ``1 / ||W||``."""
+    Z = inst.embeddings @ np.asarray(W).T
+    tol = KKT_RTOL * max(1.0, float(np.max(np.abs(Z))))
+    lo = np.where(inst.supports, Z, np.inf).min(axis=1)
+    hi_in = np.where(inst.supports, Z, -np.inf).max(axis=1)
+    has_out = ~inst.supports.all(axis=1)
+    best_out = np.where(inst.supports, -np.inf, Z).max(axis=1)
+    assert np.all(hi_in - lo <= tol)
+    assert np.all(lo[has_out] - best_out[has_out] >= 1.0)
+    assert margin == pytest.approx(1.0 / float(np.linalg.norm(W)), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_separator_of_the_ascent_brackets_the_exact_margin(seed):
+    # Rank-deficient (d < m) random instances with small supports are separable; the ascent
+    # without a polish can only answer by a separator, whose margin must lie below
+    # gamma* = 1 / ||W^mm|| (exact active-set method) and the proven upper end above it.
+    inst = random_support_instance(12, 8, 8, 2, seed=seed)
+    assert reduced_factor(inst)[0].shape[1] < inst.m
+    assert is_separable(_fresh(inst))  # every seed here (the bracket below needs it)
+    gamma = 1.0 / float(np.linalg.norm(ntp_svm_result(_fresh(inst), method="active-set").W))
+    outcome = _witness_ascent(inst, max_epochs=5000)
+    assert outcome.separable and outcome.solution is None and outcome.witness is not None
+    W, margin = outcome.witness
+    _check_separator(inst, W, margin)
+    # Both ends are exact inequalities; W_RTOL covers the KKT accuracy of the reference.
+    assert margin <= gamma * (1 + W_RTOL)
+    assert gamma <= (1.0 / outcome.norm_bound) * (1 + W_RTOL)
+    assert outcome.state is not None and outcome.state.shape == inst.supports.shape
+
+
+@given(non_separable_instances(max_contexts=4, max_vocab=4, max_dim=3))
+@SLOW
+def test_ascent_with_separator_check_never_claims_separable(inst):
+    # Threshold 0 never concludes "not separable" and the polish never succeeds, so the only
+    # answer left on a non-separable instance is the budget running out.
+    with pytest.raises(SeparabilityUndecidedError):
+        _witness_ascent(_fresh(inst), max_epochs=200)
+
+
+def test_separator_is_the_projection_of_the_iterate_not_the_iterate():
+    # X violates (6a) on a two-token support but has positive gaps; its projection onto
+    # F-perp is the separator, and an X whose projection does not separate gives None.
+    H = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    inst = instance_on_supports(H, [[1, 1, 0], [0, 0, 1], [0, 0, 1]])
+    B, Vt = reduced_factor(inst)
+    W = np.array([[3.0, -1.0], [2.0, -1.0], [-1.0, 4.0]])  # context 0: logits 3 != 2
+    threshold = SEPARABLE_RTOL * _atom_scale(inst)
+    found = dual_witness(inst, W @ Vt.T, threshold)
+    assert found is not None
+    _check_separator(inst, *found)
+    assert dual_witness(inst, np.zeros((3, B.shape[1])), threshold) is None
+    assert dual_witness(inst, -W @ Vt.T, threshold) is None
+    # Above its own margin the threshold refuses the same separator.
+    assert dual_witness(inst, W @ Vt.T, 2.0 * found[1]) is None
+
+
+def test_rounding_of_the_projection_is_not_a_separator():
+    # Found by Hypothesis: h_0 = h_1 with S_1 = {0, 1} forces w_0 = w_1, so S_0 = {1} has
+    # gap 0; the projection leaves a gap of rounding size that scaling would blow up to 1.
+    inst = instance_on_supports([[1.0], [1.0]], [[0, 1, 0], [1, 1, 0]])
+    X = np.array([[0.1], [0.3], [-1.0]])
+    assert dual_witness(inst, X, SEPARABLE_RTOL * _atom_scale(inst)) is None
+
+
+def test_w_mm_continues_from_a_separator_decision(monkeypatch):
+    import ntpprops._svm_active as active
+
+    monkeypatch.setattr(active, "DENSE_MAX_ENTRIES", 10.0)
+    inst = random_support_instance(30, 8, 20, 2, seed=3)
+    reference = ntp_svm_result(_fresh(inst), method="active-set")
+    sep = decide_separability(inst, method="dual-cd")
+    outcome = inst._cache["svm_dual_outcome"]
+    # Decided by a separator (the instance is built so): W^mm continues from its state.
+    assert sep.margin_upper is not None
+    assert outcome.witness is not None and outcome.state is not None
+    assert sep.margin <= reference.margin * (1 + W_RTOL) <= sep.margin_upper * (1 + W_RTOL)
+    got = ntp_svm_result(inst, method="dual-cd")
+    _assert_same_solution(inst, reference)
+    assert relative_error(got.W, reference.W) <= W_RTOL
+
+
+def test_separable_without_w_mm_is_a_plain_solver_error(monkeypatch):
+    # Once a separator decided the instance, failing to polish W^mm must not be reported as
+    # "separability undecided".
+    import ntpprops._svm_active as active
+
+    monkeypatch.setattr(active, "DENSE_MAX_ENTRIES", 10.0)
+    monkeypatch.setattr(active, "_verified_polish", lambda inst, act, deadline=None: None)
+    inst = random_support_instance(30, 8, 20, 2, seed=3)
+    sep = decide_separability(inst, method="dual-cd", max_seconds=30)
+    assert sep and sep.margin_upper is not None and sep.margin <= sep.margin_upper
+    with pytest.raises(SolverError, match="is NTP-separable") as info:
+        active.solve_dual_cd(inst, max_seconds=0.5)
+    assert not isinstance(info.value, SeparabilityUndecidedError)
+
+
+def test_witness_epochs_double_then_step():
+    tried = [e for e in range(1, 41) if witness_epochs(e)]
+    assert tried == [1, 2, 4, 8, 16, 24, 32, 40]

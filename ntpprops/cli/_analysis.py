@@ -247,7 +247,9 @@ def analyse(
     share = TimeShare(config.time_budget, [*planned, "controls"])
     sep_budget = share.budget("separability", config.stage_budget)
     sep, sep_error = timed("separability", lambda: _separability(inst, sep_budget))
-    svm = timed("NTP-SVM", lambda: _svm_or_none(inst)) if sep else None
+    # A separator of the dual ascent decided large instances without W^mm; its polish
+    # (ntpprops._svm_active.solve_dual_cd) would need more than a stage here.
+    svm = timed("NTP-SVM", lambda: _svm_or_none(inst)) if sep and sep.margin_upper is None else None
     # The limits as solved here, handed to every run: W^mm is not wanted when it does not
     # exist or its solver could not decide (that would only repeat the failing solve).
     limits = Limits.of(
@@ -374,6 +376,12 @@ def _no_svm_reason(inst: NTPInstance, sep: SeparabilityResult | None, sep_error:
         return f"separability undecided ({sep_error})"
     if not sep.separable:
         return "not NTP-separable"
+    if sep.margin_upper is not None:
+        return (
+            "W^mm not solved: separability was decided by a separator of the dual ascent "
+            f"(gamma* in [{sep.margin:.4g}, {sep.margin_upper:.4g}]), and the exact NTP-SVM "
+            "at this size needs more than a stage's budget"
+        )
     if bool(np.all(inst.supports)):
         return "every support is the whole vocabulary, so there is no margin (6b) to maximise"
     return "the NTP-SVM solver found no solution"

@@ -61,6 +61,9 @@ def describe_instance(a: Analysis) -> dict[str, Any]:
         "norm_w_star": None if a.w_star is None else float(np.linalg.norm(a.w_star)),
         "norm_w_mm": None if a.w_mm is None else float(np.linalg.norm(a.w_mm)),
         "margin": None if a.sep is None else float(a.sep.margin),
+        "margin_upper": None
+        if a.sep is None or a.sep.margin_upper is None
+        else float(a.sep.margin_upper),
     }
 
 

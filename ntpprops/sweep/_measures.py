@@ -187,8 +187,10 @@ def _margin(inst: NTPInstance) -> dict[str, Any]:
     result = ntp.is_separable(inst)
     if not result.separable:
         return {"margin": np.nan, "w_mm_norm": np.nan}
-    norm = float(np.linalg.norm(ntp.ntp_svm_result(inst).W))
-    return {"margin": float(result.margin), "w_mm_norm": norm}
+    svm = ntp.ntp_svm_result(inst)
+    # svm.margin, not result.margin: a large instance may be decided by a separator, whose
+    # margin only brackets 1 / ||W^mm|| (SeparabilityResult.margin_upper).
+    return {"margin": float(svm.margin), "w_mm_norm": float(np.linalg.norm(svm.W))}
 
 
 @measure("fdim", columns={"f_dim": "int"}, doc="dim F (Eq. 5)")
