@@ -417,6 +417,33 @@ def test_undecided_separability_is_reported_not_guessed(
     assert set(report["timings_seconds"]) >= {"training gd", "training ngd", "training adam"}
 
 
+def test_separable_by_a_separator_reports_the_bracket_without_w_mm(capsys, tmp_path, monkeypatch):
+    # Beyond the dense solver (forced here) separability is decided by a separator of the dual
+    # ascent: verify must use the verdict, not solve W^mm, and say why W^mm's claims are n/a.
+    from _builders import random_support_instance
+
+    import ntpprops._svm_active as active
+
+    monkeypatch.setattr(active, "DENSE_MAX_ENTRIES", 10.0)
+    inst = random_support_instance(30, 8, 20, 2, seed=3)  # rank 20 < 30, separable
+    solved = []
+    monkeypatch.setattr(analysis_module, "ntp_svm_result", lambda *a, **k: solved.append(1) or None)
+    data = write_npz(tmp_path / "lowrank.npz", embeddings=inst.embeddings, probs=inst.probs)
+    out_dir = tmp_path / "r"
+    status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *FAST)
+    assert status == 0, out + err
+    assert not solved
+    report = read_report(out_dir)
+    facts = report["instance"]
+    assert facts["separable"] is True and facts["norm_w_mm"] is None
+    assert 0.0 < facts["margin"] <= facts["margin_upper"]
+    claims = claims_by_id(report)
+    assert claims["def2"]["status"] == "passed"
+    for tag in ("def3", "thm2"):
+        assert claims[tag]["status"] == "not_applicable", tag
+        assert "separator of the dual ascent" in claims[tag]["reason"], tag
+
+
 def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separable_npz):
     out_dir = tmp_path / "r"
     # 1e-9 s per stage cannot hold 300 steps: each optimizer runs the probe's 20 steps.

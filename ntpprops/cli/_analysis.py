@@ -281,7 +281,7 @@ def analyse(
             lambda: norm_margins(
                 inst,
                 svm,
-                _no_svm_reason(inst, sep, sep_error),
+                no_svm_reason(inst, sep, sep_error),
                 runs,
                 share.budget("norm optima", config.stage_budget),
             ),
@@ -370,7 +370,7 @@ def _separability(inst: NTPInstance, budget: float) -> tuple[SeparabilityResult 
         return None, str(exc)
 
 
-def _no_svm_reason(inst: NTPInstance, sep: SeparabilityResult | None, sep_error: str) -> str:
+def no_svm_reason(inst: NTPInstance, sep: SeparabilityResult | None, sep_error: str) -> str:
     """Why the analysis has no ``W^mm`` (given that it has none)."""
     if sep is None:
         return f"separability undecided ({sep_error})"
@@ -378,7 +378,7 @@ def _no_svm_reason(inst: NTPInstance, sep: SeparabilityResult | None, sep_error:
         return "not NTP-separable"
     if sep.margin_upper is not None:
         return (
-            "W^mm not solved: separability was decided by a separator of the dual ascent "
+            "not solved; separability was decided by a separator of the dual ascent "
             f"(gamma* in [{sep.margin:.4g}, {sep.margin_upper:.4g}]), and the exact NTP-SVM "
             "at this size needs more than a stage's budget"
         )

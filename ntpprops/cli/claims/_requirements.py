@@ -8,7 +8,7 @@ import numpy as np
 
 from ntpprops._compat import incompatibility_bound
 from ntpprops._separability import separability_certificate_bound
-from ntpprops.cli._analysis import Analysis
+from ntpprops.cli._analysis import Analysis, no_svm_reason
 from ntpprops.cli.claims._base import Requirement
 
 __all__ = [
@@ -58,7 +58,8 @@ def not_compatible_reason(a: Analysis) -> str:
 
 
 def _no_w_mm(a: Analysis) -> str | None:
-    """Why ``W^mm`` does not exist: full supports (nothing to separate) or not separable."""
+    """Why ``W^mm`` is missing: full supports (nothing to separate), not separable, or
+    separable by a separator with ``W^mm`` beyond the stage (large instances)."""
     if a.svm is not None:
         return None
     if all_full(a):
@@ -68,6 +69,8 @@ def _no_w_mm(a: Analysis) -> str | None:
         )
     if a.sep is None:
         return undecided_reason(a)
+    if a.sep.separable:
+        return "needs W^mm, " + no_svm_reason(a.inst, a.sep, a.sep_error)
     return not_separable_reason(a)
 
 
