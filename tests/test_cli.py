@@ -433,6 +433,7 @@ def test_separable_by_a_separator_reports_the_bracket_without_w_mm(capsys, tmp_p
     status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *FAST)
     assert status == 0, out + err
     assert not solved
+    assert "separability: by a checked separator" in out
     report = read_report(out_dir)
     facts = report["instance"]
     assert facts["separable"] is True and facts["norm_w_mm"] is None

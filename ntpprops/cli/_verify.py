@@ -299,6 +299,12 @@ def _print_summary(
     )
     if a.sep is None:
         print(f"separability: undecided ({a.sep_error})", file=stdout)
+    elif a.sep.margin_upper is not None:
+        print(
+            f"separability: by a checked separator, {a.sep.margin:.4g} <= gamma* <= "
+            f"{a.sep.margin_upper:.4g} (W^mm not solved at this size)",
+            file=stdout,
+        )
     print(f"GD step: {a.gd_lr_note}", file=stdout)
     print("", file=stdout)
     print(render_table(claims, scaled=a.scaled), file=stdout)
