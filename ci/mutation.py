@@ -49,6 +49,7 @@ TARGETS: dict[str, list[str]] = {
     "_svm": ["tests/test_svm.py", "tests/test_svm_dual.py"],
     "_svm_active": ["tests/test_svm.py", "tests/test_svm_dual.py", "tests/test_separability.py"],
     "_svm_dual": ["tests/test_svm_dual.py"],
+    "_svm_restrict": ["tests/test_svm_restrict.py"],
     "_svm_cvxpy": ["tests/test_svm.py"],
     "_optim": ["tests/test_optim.py"],
     "_kernels": ["tests/test_optim.py"],

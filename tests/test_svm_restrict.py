@@ -104,7 +104,7 @@ def test_two_frequent_tokens_on_one_ray_decide_the_whole_instance():
         deadline=time.perf_counter() + 60.0,
     )
     assert result is not None and not result.separable
-    assert result.certificate is not None
+    assert result.certificate is not None and result.margin == 0.0 and result.witness is None
     # Checked on the whole instance without any solver: no separator below 1e8 / scale.
     assert separability_certificate_bound(inst, result.certificate) >= 1.0 / (
         SEPARABLE_RTOL * _scale(inst)
@@ -163,3 +163,21 @@ def test_large_non_separable_instance_is_decided_before_the_ascent(monkeypatch):
     # The dense method agrees on this small instance.
     monkeypatch.undo()
     assert not decide_separability(NTPInstance(inst.embeddings, inst.probs), method="active-set")
+
+
+def test_the_whole_vocabulary_is_a_restriction_too():
+    # |T| = V restricts to the instance itself (every support lies in T): still tried.
+    inst = instance_on_supports(
+        [[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]], [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    )
+    result = restricted_certificate(
+        inst,
+        _decide_restriction,
+        threshold=SEPARABLE_RTOL * _scale(inst),
+        deadline=time.perf_counter() + 60.0,
+        sizes=(inst.vocab_size,),
+    )
+    assert result is not None and not result.separable
+    assert separability_certificate_bound(inst, result.certificate) >= 1.0 / (
+        SEPARABLE_RTOL * _scale(inst)
+    )
