@@ -43,14 +43,20 @@ def _subsets(V):
     )
 
 
-@given(st.data())
-@settings(max_examples=60, deadline=None)
-def test_a_separable_instance_has_separable_restrictions(data):
+def _restricted(data):
+    """A small instance, a token set ``T`` and its restriction ``(sub, rows)`` (non-empty)."""
     inst = data.draw(ntp_instances(max_contexts=5, max_vocab=5, max_dim=3))
     tokens = data.draw(_subsets(inst.vocab_size))
     found = restriction(inst, tokens)
     assume(found is not None)
     sub, rows = found
+    return inst, tokens, sub, rows
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_a_separable_instance_has_separable_restrictions(data):
+    inst, tokens, sub, rows = _restricted(data)
     # The restriction keeps exactly the contexts whose supports lie in T, in order.
     inside = np.isin(np.arange(inst.vocab_size), tokens)
     assert np.array_equal(rows, np.flatnonzero(~(inst.supports & ~inside).any(axis=1)))
@@ -65,11 +71,7 @@ def test_lifted_weights_project_no_longer_on_the_whole_instance(data):
     # For any convex weights y on the restriction's atoms (not only certificates), the lifted
     # combination is the same matrix on the rows of T, and F of the whole instance contains
     # F of the restriction: ||P_perp(lift y)|| <= ||P_perp^{I_T}(y)||.
-    inst = data.draw(ntp_instances(max_contexts=5, max_vocab=5, max_dim=3))
-    tokens = data.draw(_subsets(inst.vocab_size))
-    found = restriction(inst, tokens)
-    assume(found is not None)
-    sub, rows = found
+    inst, tokens, sub, rows = _restricted(data)
     n = len(separation_atoms(sub))
     raw = np.array(data.draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), float)
     assume(raw.sum() > 0)
