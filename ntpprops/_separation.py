@@ -36,9 +36,11 @@ __all__ = [
     "raw_margin",
     "separability_certificate_bound",
     "separation_atoms",
+    "sub_atom_index",
 ]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
 
 
 def separation_atoms(inst: NTPInstance) -> Atoms:
@@ -103,6 +105,22 @@ class SeparabilityResult:
 
     def __bool__(self) -> bool:
         return self.separable
+
+
+def sub_atom_index(
+    inst: NTPInstance, sub: NTPInstance, rows: IntArray, tokens: IntArray | None = None
+) -> IntArray:
+    """Index in :func:`separation_atoms` of ``inst`` of each atom of ``sub``, shape (n_out_sub,).
+
+    ``sub`` holds the contexts ``rows`` (increasing) of ``inst`` on the vocabulary ``tokens``
+    (increasing; default all of it). Both atom lists are ordered by context, then token, and
+    ``(c, v) -> (rows[c], tokens[v])`` is increasing, so one sorted search over the flat
+    indices ``ctx * V + neg`` finds them.
+    """
+    whole, part, V = separation_atoms(inst), separation_atoms(sub), inst.vocab_size
+    neg = part.neg if tokens is None else tokens[part.neg]
+    keys = whole.ctx.astype(np.int64) * V + whole.neg
+    return np.searchsorted(keys, rows[part.ctx].astype(np.int64) * V + neg).astype(np.intp)
 
 
 def ntp_margin(inst: NTPInstance, W: ArrayLike) -> float:

@@ -30,7 +30,12 @@ from ntpprops._embedding_ops import context_groups, embedding_operator, pull_bac
 from ntpprops._errors import SolverError
 from ntpprops._instance import NTPInstance
 from ntpprops._kkt import kkt_report
-from ntpprops._separation import SeparabilityResult, perp_combination_norm, separation_atoms
+from ntpprops._separation import (
+    SeparabilityResult,
+    perp_combination_norm,
+    separation_atoms,
+    sub_atom_index,
+)
 
 __all__ = ["decide_separability"]
 
@@ -91,7 +96,7 @@ def decide_separability(inst: NTPInstance, max_seconds: float) -> SeparabilityRe
             if solved is None:  # pragma: no cover - the decision above found it separable
                 raise SolverError("a group decided separable has no NTP-SVM solution")
             W_g, duals_g, _, _ = solved
-        duals[_global_atoms(inst, rows, sub)] = duals_g
+        duals[sub_atom_index(inst, sub, rows)] = duals_g
         W += W_g
     report = kkt_report(inst, W, duals)
     if not report.ok:
@@ -120,12 +125,5 @@ def _as_certificate(
         on_rows = np.isin(atoms.ctx, rows)
         y[on_rows] = 1.0 / np.count_nonzero(on_rows)
     else:
-        y[_global_atoms(inst, rows, sub)] = result.certificate
+        y[sub_atom_index(inst, sub, rows)] = result.certificate
     return SeparabilityResult(False, None, 0.0, y, perp_combination_norm(inst, y))
-
-
-def _global_atoms(inst: NTPInstance, rows: IntArray, sub: NTPInstance) -> IntArray:
-    """Index in :func:`separation_atoms` of ``inst`` of each atom of the group ``sub``."""
-    atoms, sub_atoms, V = separation_atoms(inst), separation_atoms(sub), inst.vocab_size
-    # ctx * V + neg increases along the atoms (ordered by context, then token).
-    return np.searchsorted(atoms.ctx * V + atoms.neg, rows[sub_atoms.ctx] * V + sub_atoms.neg)

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ntpprops._instance import NTPInstance
-from ntpprops._separation import SeparabilityResult, separation_atoms
+from ntpprops._separation import SeparabilityResult, separation_atoms, sub_atom_index
 
 __all__ = ["RESTRICT_SIZES", "restricted_certificate", "restriction"]
 
@@ -74,19 +74,9 @@ def restriction(inst: NTPInstance, tokens: IntArray) -> tuple[NTPInstance, IntAr
 def _lift(
     inst: NTPInstance, sub: NTPInstance, rows: IntArray, tokens: IntArray, y: FloatArray
 ) -> FloatArray:
-    """A certificate of ``I_T`` as weights on :func:`separation_atoms` of ``inst``.
-
-    Both atom lists are in row-major order of the out-of-support entries (context, token),
-    and the map ``(c, v) -> (rows[c], tokens[v])`` is increasing in both, so the lifted atoms
-    are found by one sorted search over the flat indices.
-    """
-    whole, part = separation_atoms(inst), separation_atoms(sub)
-    V = inst.vocab_size
-    keys = whole.ctx.astype(np.int64) * V + whole.neg
-    wanted = rows[part.ctx].astype(np.int64) * V + tokens[part.neg]
-    where = np.searchsorted(keys, wanted)
-    lifted = np.zeros(len(whole))
-    lifted[where] = y
+    """A certificate of ``I_T`` as weights on :func:`separation_atoms` of ``inst``."""
+    lifted = np.zeros(len(separation_atoms(inst)))
+    lifted[sub_atom_index(inst, sub, rows, tokens)] = y
     return lifted
 
 
