@@ -37,6 +37,7 @@ __all__ = [
     "separability_certificate_bound",
     "separation_atoms",
     "sub_atom_index",
+    "support_spread",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -105,6 +106,13 @@ class SeparabilityResult:
 
     def __bool__(self) -> bool:
         return self.separable
+
+
+def support_spread(inst: NTPInstance, scores: FloatArray) -> float:
+    """``max_j (max - min)`` of the logits ``scores`` (m, V) over ``S_j``: 0 iff (6a) holds."""
+    inside_max = np.where(inst.supports, scores, -np.inf).max(axis=1)
+    inside_min = np.where(inst.supports, scores, np.inf).min(axis=1)
+    return float(np.max(inside_max - inside_min))
 
 
 def sub_atom_index(

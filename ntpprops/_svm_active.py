@@ -65,6 +65,7 @@ from ntpprops._separation import (
     perp_combination_norm,
     raw_margin,
     separation_atoms,
+    support_spread,
 )
 from ntpprops._subspace import (
     RANK_RTOL,
@@ -629,13 +630,7 @@ def dual_witness(
     if scaled is None:
         return None
     scores = logits_of(embedding_operator(inst), scaled)
-    sup = inst.supports
-    spread = float(
-        np.max(
-            np.max(np.where(sup, scores, -np.inf), axis=1)
-            - np.min(np.where(sup, scores, np.inf), axis=1)
-        )
-    )
+    spread = support_spread(inst, scores)
     margin = 1.0 / float(np.linalg.norm(scaled))
     if not (margin > threshold and spread <= KKT_RTOL * max(1.0, float(np.max(np.abs(scores))))):
         return None

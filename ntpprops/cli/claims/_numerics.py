@@ -12,6 +12,7 @@ from ntpprops._bounds import alignment_lower_bound, f_distance_bound
 from ntpprops._instance import NTPInstance
 from ntpprops._loss import safe_step_size
 from ntpprops._optim import TrainResult
+from ntpprops._separation import support_spread
 from ntpprops._subspace import project_f
 from ntpprops.cli.claims._base import Facts
 from ntpprops.cli.claims._tolerances import EPS, QP_RTOL, SOLVE_RTOL
@@ -42,13 +43,6 @@ def rel(a: FloatArray, b: FloatArray) -> float:
 def decade_index(steps: NDArray[np.int64]) -> int:
     """Index of the last recorded step at or before a tenth of the final step."""
     return int(np.searchsorted(steps, steps[-1] // 10, side="right") - 1)
-
-
-def support_spread(inst: NTPInstance, scores: FloatArray) -> float:
-    """``max_j (max - min)`` of the logits over ``S_j``: 0 iff equal logits on each support."""
-    inside_max = np.where(inst.supports, scores, -np.inf).max(axis=1)
-    inside_min = np.where(inst.supports, scores, np.inf).min(axis=1)
-    return float(np.max(inside_max - inside_min))
 
 
 def out_margins(inst: NTPInstance, scores: FloatArray) -> FloatArray:
