@@ -430,9 +430,23 @@ def test_separable_by_a_separator_reports_the_bracket_without_w_mm(capsys, tmp_p
     monkeypatch.setattr(analysis_module, "ntp_svm_result", lambda *a, **k: solved.append(1) or None)
     data = write_npz(tmp_path / "lowrank.npz", embeddings=inst.embeddings, probs=inst.probs)
     out_dir = tmp_path / "r"
-    status, out, err = run(capsys, "verify", "--data", str(data), "--out", str(out_dir), *FAST)
+    import matplotlib.axes
+
+    texts: list[str] = []
+    real_text = matplotlib.axes.Axes.text
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "text",
+        lambda self, x, y, s, *a, **k: texts.append(s) or real_text(self, x, y, s, *a, **k),
+    )
+    with_plots = [arg for arg in FAST if arg != "--no-plots"]
+    status, out, err = run(
+        capsys, "verify", "--data", str(data), "--out", str(out_dir), *with_plots
+    )
     assert status == 0, out + err
     assert not solved
+    # Each training plot's alignment panel says W^mm was not solved, not "not defined".
+    assert texts.count("W^mm not solved\nat this size (see report)") == 3
     assert "separability: by a checked separator" in out
     report = read_report(out_dir)
     facts = report["instance"]
@@ -443,6 +457,35 @@ def test_separable_by_a_separator_reports_the_bracket_without_w_mm(capsys, tmp_p
     for tag in ("def3", "thm2"):
         assert claims[tag]["status"] == "not_applicable", tag
         assert "separator of the dual ascent" in claims[tag]["reason"], tag
+
+
+def test_training_plot_says_w_mm_was_not_solved_rather_than_undefined(tmp_path):
+    # When a separator decided separability, W^mm exists but was not computed: the alignment
+    # panel must not claim it is "not defined for this instance".
+    import matplotlib.axes
+
+    from ntpprops import train
+    from ntpprops.cli._plots import plot_training
+
+    inst = NTPInstance(np.eye(2), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    run = train(inst, method="gd", steps=3, limits=False)
+    texts: list[str] = []
+    real = matplotlib.axes.Axes.text
+
+    def record(self, x, y, s, *args, **kwargs):
+        texts.append(s)
+        return real(self, x, y, s, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.axes.Axes, "text", record)
+        plot_training(run, tmp_path / "a.png", "GD", "W^mm not solved\nat this size")
+        plot_training(run, tmp_path / "b.png", "GD")
+    assert texts.count("W^mm not solved\nat this size") == 1
+    assert (
+        "not defined\nfor this instance"
+        in texts[texts.index("W^mm not solved\nat this size") + 1 :]
+    )
+    assert (tmp_path / "a.png").stat().st_size > 0
 
 
 def test_stage_budget_scales_training_down_and_says_so(capsys, tmp_path, separable_npz):

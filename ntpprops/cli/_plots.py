@@ -32,19 +32,21 @@ def _positive(
     return steps[keep], values[keep]
 
 
-def plot_training(run: TrainResult, path: Path, title: str) -> Path:
+def plot_training(run: TrainResult, path: Path, title: str, w_mm_note: str | None = None) -> Path:
     """Fig. 4's panels for one optimizer run (a ``TrainResult``), written to ``path`` (PNG).
 
     Panels, all on log-iteration axes: ``CE - H``; ``||W_k||``; ``1 - cos`` of ``W_k`` and of
     ``W_k - W*`` with ``W^mm``; ``||P_F W_k - W*||``. Quantities that do not exist for the
-    instance (no ``W*`` or no ``W^mm``) leave their panel with a note.
+    instance (no ``W*`` or no ``W^mm``) leave their panel with a note; ``w_mm_note`` replaces
+    it on the alignment panel when ``W^mm`` exists but was not computed.
     """
     steps = np.asarray(run.steps)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), constrained_layout=True)
     Series = list[tuple[str, NDArray[np.float64] | None]]
-    panels: list[tuple[Any, str, Series]] = [
-        (axes[0], "excess loss CE(W_k) - H", [("", run.excess_loss)]),
-        (axes[1], "norm ||W_k||", [("", run.norm)]),
+    missing = "not defined\nfor this instance"
+    panels: list[tuple[Any, str, Series, str]] = [
+        (axes[0], "excess loss CE(W_k) - H", [("", run.excess_loss)], missing),
+        (axes[1], "norm ||W_k||", [("", run.norm)], missing),
         (
             axes[2],
             "alignment with W^mm: 1 - cos",
@@ -57,10 +59,11 @@ def plot_training(run: TrainResult, path: Path, title: str) -> Path:
                     else 1.0 - np.asarray(run.cos_mm_corrected),
                 ),
             ],
+            missing if w_mm_note is None else w_mm_note,
         ),
-        (axes[3], "||P_F W_k - W*||", [("", run.dist_f_wstar)]),
+        (axes[3], "||P_F W_k - W*||", [("", run.dist_f_wstar)], missing),
     ]
-    for ax, label, series in panels:
+    for ax, label, series, note in panels:
         drawn = False
         for name, values in series:
             points = _positive(steps, values)
@@ -72,7 +75,7 @@ def plot_training(run: TrainResult, path: Path, title: str) -> Path:
             ax.text(
                 0.5,
                 0.5,
-                "not defined\nfor this instance",
+                note,
                 ha="center",
                 va="center",
                 transform=ax.transAxes,

@@ -254,11 +254,22 @@ def run_verify(args: argparse.Namespace, version: str, stdout: TextIO | None = N
     return exit_status(claims)
 
 
+def _w_mm_note(analysis: Analysis) -> str | None:
+    """The alignment panel's note when ``W^mm`` may exist but was not computed, else None."""
+    if analysis.w_mm is not None:
+        return None
+    if analysis.sep is None:
+        return "separability undecided\nat this size (see report)"
+    if analysis.sep.margin_upper is not None:
+        return "W^mm not solved\nat this size (see report)"
+    return None
+
+
 def _figures(out: Path, analysis: Analysis, source: Source) -> list[tuple[str, Path]]:
     figures = []
     for name, run in analysis.runs.items():
         title = OPTIMIZER_TITLES.get(name, name)
-        path = plot_training(run, out / f"training_{name}.png", title)
+        path = plot_training(run, out / f"training_{name}.png", title, _w_mm_note(analysis))
         figures.append((f"{title}: the four panels of Fig. 4", path))
     main_is_2d = analysis.inst.dim == 2
     if main_is_2d:
